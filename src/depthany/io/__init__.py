@@ -1,0 +1,1 @@
+"""Reading images and writing depth maps, point clouds and videos."""

@@ -1,0 +1,99 @@
+"""DPT decoder ("depth head") of Depth Anything.
+
+Attribute names follow the official checkpoints (``depth_head.scratch.refinenet1.resConfUnit1.conv1``, ...) so
+official state dicts load with ``strict=True`` and no renaming.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..zoo import Arch
+
+HEAD_HIDDEN = 32  # channels of output_conv2's first conv, identical in every released model
+
+
+class ResidualConvUnit(nn.Module):
+    """x + conv2(relu(conv1(relu(x)))); the ReLU is not in-place, so the skip uses the un-activated x."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
+        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(F.relu(self.conv1(F.relu(x)))) + x
+
+
+class FeatureFusionBlock(nn.Module):
+    """Fuse a decoder path with a skip feature, refine, upsample (bilinear, align_corners=True), 1x1 conv."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.resConfUnit1 = ResidualConvUnit(features)  # unused in refinenet4 but present in checkpoints
+        self.resConfUnit2 = ResidualConvUnit(features)
+        self.out_conv = nn.Conv2d(features, features, 1)
+
+    def forward(self, x: Tensor, skip: Tensor | None = None, size: tuple[int, int] | None = None) -> Tensor:
+        if skip is not None:
+            x = x + self.resConfUnit1(skip)
+        x = self.resConfUnit2(x)
+        if size is None:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+        else:
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+        return self.out_conv(x)
+
+
+class Scratch(nn.Module):
+    """Container matching the official ``scratch`` namespace: per-level 3x3 convs, fusion blocks, output convs."""
+
+    def __init__(self, arch: Arch) -> None:
+        super().__init__()
+        f = arch.features
+        for k, c in enumerate(arch.out_channels, start=1):
+            setattr(self, f"layer{k}_rn", nn.Conv2d(c, f, 3, padding=1, bias=False))
+        for k in range(1, 5):
+            setattr(self, f"refinenet{k}", FeatureFusionBlock(f))
+        self.output_conv1 = nn.Conv2d(f, f // 2, 3, padding=1)
+        final = nn.Sigmoid() if arch.head == "metric" else nn.ReLU()
+        layers: list[nn.Module] = [nn.Conv2d(f // 2, HEAD_HIDDEN, 3, padding=1), nn.ReLU(),
+                                   nn.Conv2d(HEAD_HIDDEN, 1, 1), final]
+        self.output_conv2 = nn.Sequential(*layers)
+
+
+class DPTHead(nn.Module):
+    """Reassemble four token maps into a pyramid, fuse coarse to fine, predict one channel at input size.
+
+    Input: four (B, ph*pw, D) patch-token tensors, shallowest first. Output: (B, 1, 14*ph, 14*pw) before
+    the model-level activation scaling (ReLU output for relative heads, sigmoid in (0, 1) for metric heads).
+    """
+
+    def __init__(self, arch: Arch) -> None:
+        super().__init__()
+        d, c = arch.encoder.embed_dim, arch.out_channels
+        self.patch_size = arch.encoder.patch_size
+        self.projects = nn.ModuleList(nn.Conv2d(d, ck, 1) for ck in c)
+        self.resize_layers = nn.ModuleList([
+            nn.ConvTranspose2d(c[0], c[0], kernel_size=4, stride=4),
+            nn.ConvTranspose2d(c[1], c[1], kernel_size=2, stride=2),
+            nn.Identity(),
+            nn.Conv2d(c[3], c[3], kernel_size=3, stride=2, padding=1),
+        ])
+        self.scratch = Scratch(arch)
+
+    def forward(self, tokens: list[Tensor], ph: int, pw: int) -> Tensor:
+        s = self.scratch
+        levels = []
+        for i, t in enumerate(tokens):
+            x = t.transpose(1, 2).reshape(t.shape[0], t.shape[-1], ph, pw)
+            levels.append(self.resize_layers[i](self.projects[i](x)))
+        l1, l2, l3, l4 = s.layer1_rn(levels[0]), s.layer2_rn(levels[1]), s.layer3_rn(levels[2]), s.layer4_rn(levels[3])
+        path = s.refinenet4(l4, size=l3.shape[2:])
+        path = s.refinenet3(path, l3, size=l2.shape[2:])
+        path = s.refinenet2(path, l2, size=l1.shape[2:])
+        path = s.refinenet1(path, l1)
+        out = s.output_conv1(path)
+        out = F.interpolate(out, (ph * self.patch_size, pw * self.patch_size), mode="bilinear", align_corners=True)
+        return s.output_conv2(out)
