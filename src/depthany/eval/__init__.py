@@ -1,0 +1,1 @@
+"""Evaluation: metrics, alignment, named protocols, dataset readers and the runner."""
