@@ -142,7 +142,9 @@ def normalise_transformers_names(sd: Mapping[str, Tensor]) -> StateDict:
             key = key.replace(new, old)
         out[key] = t
     for key, parts in gate_up.items():
-        out[key] = _cat(parts["gate_proj"], parts["up_proj"])
+        if set(parts) != {"gate_proj", "up_proj"}:
+            raise KeyError(f"{key}: SwiGLU needs both gate_proj and up_proj, found only {sorted(parts)}")
+        out[key] = _cat(parts["gate_proj"], parts["up_proj"])  # gate first: the half that goes through SiLU
     return out
 
 
@@ -192,7 +194,11 @@ def _hf_key_to_official(key: str) -> str:
 
 
 def dinov2_to_official(sd: Mapping[str, Tensor]) -> StateDict:
-    """DINOv2 pretraining keys (``blocks.0.attn.qkv.weight``) -> encoder keys (``pretrained.blocks...``)."""
+    """DINOv2 pretraining keys (``blocks.0.attn.qkv.weight``) -> encoder keys (``pretrained.blocks...``).
+
+    The DINOv2 hub models are built with the same arguments as Depth Anything's encoder (518 px, patch 14,
+    LayerScale, no registers), so the names differ only by the ``pretrained.`` prefix.
+    """
     return {f"pretrained.{k}": v for k, v in sd.items()}
 
 

@@ -1,31 +1,49 @@
-"""From what a user typed (zoo name, HF repo id, local path, ``--weights``) to a loaded model and its spec."""
+"""From what a user typed (zoo name, HF repo id, local path, ``--weights``) to weights, spec and a loaded model."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import torch
 
 from .. import zoo
 from ..models import DepthAnything
-from .hub import fetch
-from .load import Checkpoint, WeightsError, infer_encoder, load_into, read_checkpoint
+from .errors import WeightsError
+from .hub import fetch, fetch_repo
+from .load import describe_arch, load_into
+from .read import Checkpoint, read_checkpoint
+
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
+    """True for an existing path, a weights file name, or anything starting with ``.``, ``/`` or ``~``."""
     p = Path(name).expanduser()
     return p.exists() or name.endswith((".pth", ".pt", ".bin", ".safetensors")) or name.startswith((".", "/", "~"))
 
 
-def _spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zoo.ModelSpec:
-    """Pick the spec: the requested zoo entry (checked against the file), the file's own, or a name match."""
+def _in_zoo(name: str) -> bool:
+    try:
+        zoo.get_spec(name)
+    except ValueError:
+        return False
+    return True
+
+
+def spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zoo.ModelSpec:
+    """The spec to use with ``ckpt``: the requested zoo entry (checked against what the file says about
+    itself), else the file's own spec or config, else a zoo entry whose published file name matches.
+
+    Raises:
+        WeightsError: the file contradicts ``requested``, or nothing says whether it is V1, V2 or metric.
+    """
     if requested is not None:
-        if ckpt.arch is not None and ckpt.arch != requested.arch and ckpt.layout != "dinov2":
-            raise WeightsError(
-                f"{ckpt.path}: the file describes {_arch_text(ckpt.arch)}, but model {requested.name} is "
-                f"{_arch_text(requested.arch)}; drop --model to use the file's own description"
-            )
+        if ckpt.arch is not None and ckpt.arch != requested.arch:
+            raise WeightsError(f"{ckpt.path}: the file describes {describe_arch(ckpt.arch)}, but model "
+                               f"{requested.name} is {describe_arch(requested.arch)}; drop --model to use the "
+                               "file's own description")
         return requested
     if ckpt.spec is not None:
         return ckpt.spec
@@ -36,29 +54,68 @@ def _spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> z
     by_name = _spec_from_filename(ckpt.path.name)
     if by_name is not None:
         return by_name
-    enc = infer_encoder(ckpt.state_dict)
-    raise WeightsError(
-        f"{ckpt.path}: a {enc.name} checkpoint, but the file does not say whether it is V1, V2 or metric; "
-        f"name the architecture with --model (for example da2-{zoo.SHORT.get(enc.name, 'small')})"
-    )
+    from .config import infer_encoder
+
+    enc = infer_encoder(ckpt.state_dict, ckpt.path)
+    names = [n for n, s in zoo.MODELS.items() if s.arch.encoder == enc]
+    raise WeightsError(f"{ckpt.path}: a {enc.name} checkpoint whose file does not say whether it is V1, V2 or "
+                       f"metric; name the model with --model (one of: {', '.join(names)})")
 
 
 def _spec_from_filename(filename: str) -> zoo.ModelSpec | None:
+    """The zoo entry that publishes a ``.pth`` of exactly this name (official files do not describe themselves)."""
     for spec in zoo.MODELS.values():
         for src in spec.weights:
-            if src.filename and Path(src.filename).name == filename and src.filename.endswith(".pth"):
+            if src.filename and src.filename.endswith(".pth") and Path(src.filename).name == filename:
                 return spec
     return None
-
-
-def _arch_text(a: zoo.Arch) -> str:
-    md = f", max {a.max_depth:g} m" if a.max_depth else ""
-    return f"{a.family} {a.encoder.name} {a.head}{md} (layers {list(a.layers)}, features {a.features})"
 
 
 def resolve_spec(model: str | None) -> zoo.ModelSpec:
     """The zoo spec for a name or alias; the bundled default model when ``model`` is None."""
     return zoo.get_spec(model or zoo.BUNDLED_NAME)
+
+
+def resolve_checkpoint(model: str | None = None, weights: str | Path | None = None,
+                       encoder_only: bool = False) -> tuple[Checkpoint, zoo.ModelSpec | None]:
+    """Read the weights a user named, and the spec that goes with them.
+
+    Args:
+        model: zoo name, alias (``depth-anything/Depth-Anything-V2-Small-hf``: prefers that repo's files), a
+            transformers-format Hugging Face repo id outside the zoo, or a local path. None: the bundled model,
+            or whatever ``weights`` describes.
+        weights: a local file or folder in any supported layout; with ``model`` a zoo name, it must fit it.
+        encoder_only: allow DINOv2 encoder checkpoints (returned with spec None unless ``model`` names one).
+
+    Returns:
+        (checkpoint in official key names, spec; ``spec.extra["weights"]`` is the path read).
+
+    Raises:
+        WeightsError / WeightsNotFound: naming the file or repo and what is wrong or missing.
+        ValueError: an unknown model name.
+    """
+    if model is not None and weights is None and looks_like_path(model):
+        model, weights = None, model
+    if weights is None and model is not None and not _in_zoo(model) and _REPO_ID.fullmatch(model.strip()):
+        ckpt = read_checkpoint(fetch_repo(model.strip()))
+        if ckpt.arch is None:
+            raise WeightsError(f"{model}: the repo's weights come without a Depth Anything config.json")
+        spec = dataclasses.replace(spec_for_checkpoint(ckpt, None), name=model.strip(),
+                                   licence="see the repo's model card", description=f"Hugging Face repo {model}")
+    elif weights is not None:
+        ckpt = read_checkpoint(weights)
+        requested = zoo.get_spec(model) if model else None
+        if ckpt.layout == "dinov2":
+            if not encoder_only:
+                raise WeightsError(f"{ckpt.path}: a DINOv2 encoder checkpoint has no depth head; use it to "
+                                   "initialise training (encoder_only), not as a depth model")
+            return ckpt, requested
+        spec = spec_for_checkpoint(ckpt, requested)
+    else:
+        spec = resolve_spec(model)
+        ckpt = read_checkpoint(fetch(spec, zoo.preferred_source(spec, model)))
+        spec = spec_for_checkpoint(ckpt, spec)
+    return ckpt, dataclasses.replace(spec, extra={**spec.extra, "weights": str(ckpt.path)})
 
 
 def load_model(
@@ -70,33 +127,22 @@ def load_model(
     """Build and strictly load a model.
 
     Args:
-        model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), or a local weights
-            path. None means the bundled default model (or the architecture described by ``weights``).
+        model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
+            transformers-format Hugging Face repo id, or a local weights path. None means the bundled default
+            model (or the architecture described by ``weights``).
         weights: explicit weights file/folder; with ``model`` a zoo name, the file must fit that architecture.
         device: where the model lives.
         dtype: parameter dtype (float32 for the exact path).
 
     Returns:
-        (model in eval mode, its spec).
+        (model in eval mode, its spec; ``spec.extra["weights"]`` names the file loaded).
 
     Raises:
         WeightsError / WeightsNotFound: with the file and what is wrong or missing.
         ValueError: unknown model name.
     """
-    if model is not None and weights is None and _looks_like_path(model):
-        model, weights = None, model
-    if weights is not None:
-        ckpt = read_checkpoint(weights)
-        spec = _spec_for_checkpoint(ckpt, zoo.get_spec(model) if model else None)
-        if ckpt.layout == "dinov2":
-            raise WeightsError(f"{ckpt.path}: a DINOv2 encoder checkpoint has no depth head; use it to "
-                               "initialise training (train recipe 'encoder_init'), not for prediction")
-        spec = dataclasses.replace(spec, extra={**spec.extra, "weights": str(ckpt.path)})
-    else:
-        spec = resolve_spec(model)
-        src = zoo.preferred_source(spec, model)
-        ckpt = read_checkpoint(fetch(spec, src))
-        spec = dataclasses.replace(spec, extra={**spec.extra, "weights": str(ckpt.path)})
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None  # only encoder_only=True returns no spec
     with torch.device("meta"):
         net = DepthAnything(spec.arch)
     net = net.to_empty(device="cpu")

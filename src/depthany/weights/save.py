@@ -1,8 +1,11 @@
-"""Write weights in every supported layout (``depthany convert``)."""
+"""Write weights in every supported layout. Files appear complete or not at all (temp file + rename)."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -11,15 +14,62 @@ from torch import Tensor
 
 from .. import zoo
 from . import keymaps
-from .load import SPEC_METADATA_KEY, arch_to_transformers_config, spec_to_json
+from .config import SPEC_METADATA_KEY, arch_to_transformers_config, spec_to_json, v1_hub_config
+from .read import WEIGHT_FILENAMES
 
 OutFormat = Literal["depthany", "official", "v1_hub", "transformers", "dinov2"]
 OUT_FORMATS: tuple[str, ...] = ("depthany", "official", "v1_hub", "transformers", "dinov2")
+FOLDER_FORMATS = frozenset({"v1_hub", "transformers"})
 
 
-def _contiguous(sd: dict[str, Tensor], dtype: torch.dtype | None) -> dict[str, Tensor]:
+def _prepare(sd: dict[str, Tensor], dtype: torch.dtype | None) -> dict[str, Tensor]:
+    """Detached, contiguous CPU tensors; floating-point ones cast to ``dtype`` when given."""
     return {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
             for k, v in sd.items()}
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    A crash or error leaves any earlier ``path`` untouched and no partial file behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_safetensors(sd: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    # q/k/v slices of one qkv tensor share storage; safetensors wants each tensor to own its bytes
+    owned = {k: v.clone() if v.untyped_storage().nbytes() != v.numel() * v.element_size() else v
+             for k, v in sd.items()}
+    atomic_write(path, lambda tmp: save_file(owned, str(tmp), metadata=metadata))
+
+
+def _save_torch(sd: dict[str, Tensor], path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(sd, tmp))
+
+
+def _save_json(obj: dict, path: Path) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
+
+
+def _check_folder(out: Path, weights_name: str) -> None:
+    """Create ``out``; refuse a folder holding the other weights file name, which readers would pick instead."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is not a folder; the {weights_name} layout writes a folder")
+    other = [n for n in WEIGHT_FILENAMES if n != weights_name and (out / n).exists()]
+    if other:
+        raise ValueError(f"{out}: already holds {other[0]}, which would be read instead of the new {weights_name}; "
+                         "choose another folder")
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fmt: OutFormat = "depthany",
@@ -29,41 +79,40 @@ def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fm
     * ``depthany``: one ``.safetensors`` file; the spec (architecture, preprocessing, licence) is in its metadata.
     * ``official``: a flat ``.pth`` state dict, as the official repos publish.
     * ``v1_hub``: a folder with ``config.json`` + ``pytorch_model.bin`` (V1 ``PyTorchModelHubMixin`` layout).
-    * ``transformers``: a folder with ``config.json`` + ``model.safetensors`` for ``DepthAnythingForDepthEstimation``.
+    * ``transformers``: a folder with ``config.json`` + ``model.safetensors`` for ``DepthAnythingForDepthEstimation``
+      (legacy on-disk key names, which every transformers version reads).
     * ``dinov2``: the encoder alone as a DINOv2 pretraining ``.pth`` (``blocks.0...``).
+
+    Args:
+        sd: official key names -> tensors (any device/dtype).
+        spec: describes the network; only ``official`` and ``dinov2`` ignore it.
+        out: file (depthany, official, dinov2) or folder (v1_hub, transformers) to write.
+        dtype: cast floating-point tensors (``torch.float16``, ...); None keeps them as they are.
 
     Returns:
         the path written (file or folder).
+
+    Raises:
+        ValueError: an unknown format, or one that cannot describe ``spec`` (v1_hub for a V2 model, ...).
     """
     out = Path(out)
-    sd = _contiguous(sd, dtype)
-    if fmt == "depthany":
-        from safetensors.torch import save_file
-
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_file(sd, str(out), metadata={SPEC_METADATA_KEY: spec_to_json(spec), "format": "depthany"})
-    elif fmt == "official":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(sd, out)
-    elif fmt == "dinov2":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(keymaps.official_encoder_only(sd), out)
-    elif fmt == "v1_hub":
-        a = spec.arch
-        if a.family != "v1" or a.head != "relative":
-            raise ValueError("the V1 hub layout only describes relative V1 models (its config has no layer taps "
-                             "or head kind); use 'depthany' or 'transformers' instead")
-        out.mkdir(parents=True, exist_ok=True)
-        cfg = {"encoder": a.encoder.name, "features": a.features, "out_channels": list(a.out_channels),
-               "use_bn": False, "use_clstoken": False}
-        (out / "config.json").write_text(json.dumps(cfg, indent=2))
-        torch.save(sd, out / "pytorch_model.bin")
-    elif fmt == "transformers":
-        from safetensors.torch import save_file
-
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(arch_to_transformers_config(spec.arch), indent=2))
-        save_file(keymaps.official_to_transformers(sd), str(out / "model.safetensors"), metadata={"format": "pt"})
-    else:
+    if fmt not in OUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(OUT_FORMATS)}")
+    sd = _prepare(sd, dtype)
+    if fmt == "depthany":
+        _save_safetensors(sd, out, {SPEC_METADATA_KEY: spec_to_json(spec), "format": "pt"})
+    elif fmt == "official":
+        _save_torch(sd, out)
+    elif fmt == "dinov2":
+        _save_torch(keymaps.official_encoder_only(sd), out)
+    elif fmt == "v1_hub":
+        cfg = v1_hub_config(spec.arch)
+        _check_folder(out, "pytorch_model.bin")
+        _save_torch(sd, out / "pytorch_model.bin")
+        _save_json(cfg, out / "config.json")
+    else:  # transformers
+        cfg = arch_to_transformers_config(spec.arch)
+        _check_folder(out, "model.safetensors")
+        _save_safetensors(keymaps.official_to_transformers(sd), out / "model.safetensors", {"format": "pt"})
+        _save_json(cfg, out / "config.json")
     return out
