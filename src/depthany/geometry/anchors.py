@@ -79,6 +79,14 @@ class Anchors:
                              f"{width}x{height} image ({out.size} point(s) outside)")
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def _float(cell: str, path: Path, line: int, col: str) -> float:
     try:
         return float(cell)
@@ -106,16 +114,14 @@ def read_points_csv(path: str | Path) -> Anchors:
         raise ValueError(f"{p}: no points (expected rows of u,v,depth_m)")
     cols = (0, 1, 2)
     first = rows[0][1]
-    try:
-        [float(c) for c in first[:3]]
-    except ValueError:  # a header row: find the columns by name
+    if not all(_is_number(c) for c in first[:3]):  # a header row: find the columns by name
         names = [c.lower() for c in first]
 
         def find(cands: tuple[str, ...]) -> int:
             for c in cands:
                 if c in names:
                     return names.index(c)
-            raise ValueError(f"{p}: header {first} has no column named {' / '.join(cands[:3])}") from None
+            raise ValueError(f"{p}: header {first} has no column named {' / '.join(cands[:3])}")
 
         cols = (find(_U_NAMES), find(_V_NAMES), find(_D_NAMES))
         rows = rows[1:]

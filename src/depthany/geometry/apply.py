@@ -132,7 +132,7 @@ def apply_to_folder(
                                          f"prediction is {depth.shape[1]}x{depth.shape[0]}")
                     rgb, src = loaded.rgb, str(img)
                     meta = {"exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size}
-                result = DepthResult(np.where(depth > 0, depth, np.nan).astype(np.float32), "metric_depth",
+                result = DepthResult(depth, "metric_depth",
                                      calibration.model or "unknown", depth.shape, depth.shape, src, meta)
                 report.written.append(write_result_ply(result, rgb, out / f"{f.stem}.ply", **ply_options))
         except (ValueError, OSError) as e:
