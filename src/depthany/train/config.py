@@ -1,0 +1,477 @@
+"""Training recipes: YAML files loaded into typed, frozen dataclasses.
+
+A recipe says *what* to train (model, initialisation), *on what* (RGB-D folders mixed by weight, crop size,
+validation folder), *how* (optimiser, schedule, loss weights, batch, precision) and *how often* to log,
+validate and checkpoint. Every field is documented in ``docs/training.md``.
+
+Loading is strict: an unknown or mistyped key, or a value of the wrong type, raises :class:`RecipeError`
+naming the dotted key and the YAML file (or the ``--set`` override it came from). Relative paths inside a
+recipe are taken relative to the current directory, like command-line arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+Precision = Literal["fp32", "bf16"]
+HeadName = Literal["relative", "metric"]
+ScheduleKind = Literal["linear", "poly", "constant"]
+
+
+class RecipeError(ValueError):
+    """A recipe is malformed: unknown key, wrong type or out-of-range value. The message names the key."""
+
+
+@dataclass(frozen=True)
+class CustomArch:
+    """Explicit network sizes for models outside the zoo (tiny CI and test models).
+
+    The encoder is a DINOv2 ViT of ``depth`` blocks, ``embed_dim`` wide with ``num_heads`` heads; ``layers`` are
+    the four tapped blocks (0-based), ``features`` and ``out_channels`` the DPT decoder widths.
+    """
+
+    embed_dim: int
+    depth: int
+    num_heads: int
+    layers: tuple[int, ...]
+    features: int
+    out_channels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    """Which network to train and how to initialise it.
+
+    ``name`` is a zoo name or alias (``da2-mini``, ``da2-small``, ``da1-base`` ...): it supplies the
+    architecture, the preprocessing numbers (mean/std, inference size) and the family. ``head`` and
+    ``max_depth`` (metres) switch the output head; ``custom`` replaces the sizes. ``init`` fine-tunes all
+    weights from a file or a zoo name; ``encoder_init`` loads only the encoder (a DINOv2 pretraining
+    checkpoint, or any Depth Anything checkpoint); neither means random initialisation.
+    """
+
+    name: str = "da2-mini"
+    head: HeadName | None = None
+    max_depth: float | None = None
+    custom: CustomArch | None = None
+    input_size: int | None = None
+    init: str | None = None
+    encoder_init: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceCfg:
+    """One training data source: a depthany RGB-D folder, drawn with probability ``weight / sum(weights)``.
+
+    ``kind`` picks the reader from :data:`depthany.train.data.SOURCE_KINDS`; ``options`` are passed to it.
+    """
+
+    path: str
+    weight: float = 1.0
+    split: str | None = None
+    kind: str = "rgbd"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ValCfg:
+    """Validation set: an RGB-D folder (and split), predicted at ``input_size`` (short side, default: crop)."""
+
+    path: str | None = None
+    split: str | None = None
+    input_size: int | None = None
+    max_images: int | None = None
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    """Training data and augmentation.
+
+    Each sample is resized (aspect kept) so its short side is ``crop_size * s`` with ``s ~ U(scale)``, randomly
+    cropped to ``crop_size`` square and flipped left-right with probability ``hflip``.
+    """
+
+    sources: tuple[SourceCfg, ...] = ()
+    crop_size: int = 266
+    scale: tuple[float, float] = (1.0, 1.0)
+    hflip: float = 0.5
+    num_workers: int = 0
+    val: ValCfg = field(default_factory=ValCfg)
+
+
+@dataclass(frozen=True)
+class OptimCfg:
+    """AdamW with a separate decoder learning rate, linear warm-up then decay.
+
+    ``lr`` is the encoder's peak learning rate; the decoder uses ``lr * decoder_lr_mult`` (Depth Anything:
+    5e-6 and 10x). ``schedule``: ``linear`` to 0, ``poly`` (1 - progress) ** ``poly_power``, or ``constant``.
+    """
+
+    lr: float = 5e-6
+    decoder_lr_mult: float = 10.0
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 0
+    schedule: ScheduleKind = "linear"
+    poly_power: float = 0.9
+
+
+@dataclass(frozen=True)
+class LossCfg:
+    """Objective and loss weights.
+
+    ``objective``: a name in :data:`depthany.train.objectives.OBJECTIVES`, or ``auto`` (``relative`` for a
+    relative head: ``ssi`` x affine-invariant + ``gm`` x gradient matching in disparity; ``metric`` for a
+    metric head: ``silog`` x SILog in depth). ``options`` go to the objective (extensions use them).
+    """
+
+    objective: str = "auto"
+    ssi: float = 1.0
+    gm: float = 2.0
+    gm_scales: int = 4
+    silog: float = 1.0
+    silog_lambda: float = 0.5
+    min_depth: float = 1e-3
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    """Loop length and cadence. ``batch_size`` is the *global* batch per optimiser step (all processes and
+    accumulation micro-steps together); intervals are in optimiser steps, 0 = never."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    grad_clip: float = 1.0
+    log_every: int = 10
+    val_every: int = 0
+    ckpt_every: int = 500
+    snapshot_every: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A complete training recipe. ``name`` names the run and the exported model."""
+
+    name: str = "run"
+    seed: int = 0
+    device: str = "auto"
+    precision: Precision = "fp32"
+    licence: str = "unspecified"
+    model: ModelCfg = field(default_factory=ModelCfg)
+    data: DataCfg = field(default_factory=DataCfg)
+    optim: OptimCfg = field(default_factory=OptimCfg)
+    loss: LossCfg = field(default_factory=LossCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+
+
+# ----------------------------------------------------------------------------------------- dict -> dataclass
+
+
+class _KeyError(Exception):
+    """Internal: a problem at a dotted key; the loader adds the file name."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key, self.message = key, message
+
+
+def build(cls: type[Any], data: Any, prefix: str = "") -> Any:
+    """Strictly convert a plain mapping into dataclass ``cls`` (nested dataclasses, tuples, literals, optionals).
+
+    Raises:
+        RecipeError: naming the dotted key (``prefix`` + field) that is unknown or mistyped.
+    """
+    try:
+        return _build(cls, data, prefix)
+    except _KeyError as e:
+        raise RecipeError(f"{e.key}: {e.message}") from None
+
+
+def _build(cls: type[Any], data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise _KeyError(prefix.rstrip(".") or "<recipe>", f"expected a mapping of keys, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        k = str(unknown[0])
+        close = difflib.get_close_matches(k, list(fields), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise _KeyError(prefix + k, f"unknown key{hint}; known keys here: {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(data[name], hints[name], prefix + name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise _KeyError(prefix + name, "required key is missing")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check (and lightly convert) one value against a type annotation."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key) if len(inner) == 1 else value
+    if origin is Literal:
+        if value not in args:
+            raise _KeyError(key, f"must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".")  # type: ignore[arg-type]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _KeyError(key, f"expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}.{i}") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise _KeyError(key, f"expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}.{i}") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _KeyError(key, f"expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _KeyError(key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _KeyError(key, f"expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        # YAML 1.1 reads "5e-6" (no dot) as a string; accept any numeric spelling.
+        if isinstance(value, bool):
+            raise _KeyError(key, f"expected a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise _KeyError(key, f"expected a number, got {value!r}") from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise _KeyError(key, f"expected a string, got {value!r}")
+        return value
+    raise TypeError(f"recipe field {key} has an unsupported annotation {tp!r}")  # a bug in this module
+
+
+# ------------------------------------------------------------------------------------------------- overrides
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optim.lr=1e-4"`` -> ``("optim.lr", "1e-4")`` with the value parsed as YAML (``null``, lists, ...)."""
+    if "=" not in text:
+        raise RecipeError(f"--set {text!r}: expected KEY=VALUE, for example optim.lr=1e-4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"--set {text!r}: malformed key {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise RecipeError(f"--set {text!r}: value is not valid YAML ({e})") from None
+    return key, value
+
+
+def apply_override(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set dotted ``key`` in a nested dict in place; numeric parts index lists (``data.sources.0.path``).
+
+    Index ``len(list)`` appends a new entry, so ``--set data.sources.0.path=X`` works on an empty list.
+    """
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) > len(node):
+                raise RecipeError(f"--set {key}: {where}: list index must be 0..{len(node)}")
+            idx = int(part)
+            if idx == len(node):
+                node.append(value if last else {})
+            elif last:
+                node[idx] = value
+            node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                if node.get(part) is None:
+                    node[part] = [] if parts[i + 1].isdigit() else {}
+                node = node[part]
+        else:
+            raise RecipeError(f"--set {key}: {'.'.join(parts[:i])} is a value, not a section")
+
+
+# ------------------------------------------------------------------------------------------------- load/dump
+
+
+def recipe_from_dict(data: dict[str, Any], where: str = "<recipe>", overridden: tuple[str, ...] = ()) -> Recipe:
+    """Build and validate a recipe from a plain dict.
+
+    Args:
+        where: the file name used in error messages.
+        overridden: dotted keys that came from ``--set``; errors at those keys name the override instead.
+    """
+    from .build import recipe_spec  # local: building the spec imports the model package (torch)
+
+    try:
+        recipe = _build(Recipe, data, "")
+        validate(recipe)
+    except _KeyError as e:
+        raise RecipeError(f"{_origin(e.key, where, overridden)}: {e.key}: {e.message}") from None
+    try:
+        recipe_spec(recipe)  # unknown zoo name, metric head without max_depth, bad custom sizes
+    except RecipeError as e:
+        key = str(e).split(":", 1)[0]
+        raise RecipeError(f"{_origin(key, where, overridden)}: {e}") from None
+    return recipe
+
+
+def _origin(key: str, where: str, overridden: tuple[str, ...]) -> str:
+    for o in overridden:
+        if key == o or key.startswith(o + ".") or o.startswith(key + "."):
+            return f"--set {o}"
+    return where
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read a YAML recipe (or start from the defaults when ``path`` is None) and apply ``--set`` overrides.
+
+    Raises:
+        RecipeError: unreadable file, invalid YAML, unknown keys, wrong types or values; names file and key.
+    """
+    where = str(path) if path is not None else "<defaults>"
+    data: Any = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise RecipeError(f"{p}: no such recipe file")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise RecipeError(f"{p}: not valid YAML ({e})") from None
+        if not isinstance(data, dict):
+            raise RecipeError(f"{p}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    keys = []
+    for text in overrides:
+        key, value = parse_override(text)
+        apply_override(data, key, value)
+        keys.append(key)
+    return recipe_from_dict(data, where, tuple(keys))
+
+
+def recipe_to_dict(recipe: Any) -> dict[str, Any]:
+    """A plain dict (lists, not tuples) that :func:`recipe_from_dict` turns back into the same recipe."""
+
+    def plain(v: Any) -> Any:
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(recipe)
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The recipe as YAML, every field spelled out (what ``run_dir/recipe.yaml`` holds)."""
+    return yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
+
+
+def recipe_diff(a: Recipe, b: Recipe) -> list[str]:
+    """Dotted keys whose values differ between two recipes, as ``key: old -> new`` lines."""
+    out: list[str] = []
+
+    def walk(x: Any, y: Any, key: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in dict.fromkeys([*x, *y]):
+                walk(x.get(k), y.get(k), f"{key}.{k}" if key else str(k))
+        elif x != y:
+            out.append(f"{key}: {x!r} -> {y!r}")
+
+    walk(recipe_to_dict(a), recipe_to_dict(b), "")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ validation
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise _KeyError(key, message)
+
+
+def validate(r: Recipe) -> None:
+    """Range and consistency checks that types alone cannot express. Raises ``_KeyError`` (internal)."""
+    from .objectives import OBJECTIVES  # local: objectives import torch, keep recipe parsing light
+
+    patch = 14  # every Depth Anything encoder uses 14-pixel patches
+    d, o, lo, t, m = r.data, r.optim, r.loss, r.train, r.model
+    _check(d.crop_size >= patch and d.crop_size % patch == 0, "data.crop_size",
+           f"must be a positive multiple of {patch}, got {d.crop_size}")
+    _check(0 < d.scale[0] <= d.scale[1], "data.scale", f"needs 0 < min <= max, got {list(d.scale)}")
+    _check(d.scale[0] >= 1.0, "data.scale", f"min must be >= 1 (the crop must fit), got {d.scale[0]}")
+    _check(0.0 <= d.hflip <= 1.0, "data.hflip", f"is a probability in [0, 1], got {d.hflip}")
+    _check(d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}")
+    for i, s in enumerate(d.sources):
+        _check(s.weight >= 0, f"data.sources.{i}.weight", f"must be >= 0, got {s.weight}")
+    if d.sources:
+        _check(sum(s.weight for s in d.sources) > 0, "data.sources", "all weights are 0")
+    v = d.val
+    if v.input_size is not None:
+        _check(v.input_size >= patch and v.input_size % patch == 0, "data.val.input_size",
+               f"must be a positive multiple of {patch}, got {v.input_size}")
+    if v.max_images is not None:
+        _check(v.max_images > 0, "data.val.max_images", f"must be > 0, got {v.max_images}")
+    if m.input_size is not None:
+        _check(m.input_size >= patch and m.input_size % patch == 0, "model.input_size",
+               f"must be a positive multiple of {patch}, got {m.input_size}")
+    _check(not (m.init and m.encoder_init), "model.encoder_init",
+           "give either model.init (all weights) or model.encoder_init (encoder only), not both")
+    if m.max_depth is not None:
+        _check(m.max_depth > 0, "model.max_depth", f"must be > 0 metres, got {m.max_depth}")
+    _check(o.lr > 0, "optim.lr", f"must be > 0, got {o.lr}")
+    _check(o.decoder_lr_mult > 0, "optim.decoder_lr_mult", f"must be > 0, got {o.decoder_lr_mult}")
+    _check(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
+    _check(all(0 <= b < 1 for b in o.betas), "optim.betas", f"must be in [0, 1), got {list(o.betas)}")
+    _check(o.eps > 0, "optim.eps", f"must be > 0, got {o.eps}")
+    _check(0 <= o.warmup_steps <= t.steps, "optim.warmup_steps", f"must be in [0, train.steps], got {o.warmup_steps}")
+    _check(o.poly_power > 0, "optim.poly_power", f"must be > 0, got {o.poly_power}")
+    _check(lo.objective == "auto" or lo.objective in OBJECTIVES, "loss.objective",
+           f"unknown objective {lo.objective!r}; known: auto, {', '.join(OBJECTIVES)}")
+    for k in ("ssi", "gm", "silog"):
+        _check(getattr(lo, k) >= 0, f"loss.{k}", f"must be >= 0, got {getattr(lo, k)}")
+    _check(lo.gm_scales >= 1, "loss.gm_scales", f"must be >= 1, got {lo.gm_scales}")
+    _check(0 <= lo.silog_lambda <= 1, "loss.silog_lambda", f"must be in [0, 1], got {lo.silog_lambda}")
+    _check(lo.min_depth > 0, "loss.min_depth", f"must be > 0 metres, got {lo.min_depth}")
+    _check(t.steps > 0, "train.steps", f"must be > 0, got {t.steps}")
+    _check(t.batch_size > 0, "train.batch_size", f"must be > 0, got {t.batch_size}")
+    _check(t.grad_accum > 0, "train.grad_accum", f"must be > 0, got {t.grad_accum}")
+    _check(t.batch_size % t.grad_accum == 0, "train.grad_accum",
+           f"train.batch_size {t.batch_size} is not divisible by grad_accum {t.grad_accum}")
+    _check(t.grad_clip >= 0, "train.grad_clip", f"must be >= 0 (0 = off), got {t.grad_clip}")
+    for k in ("log_every", "val_every", "ckpt_every", "snapshot_every"):
+        _check(getattr(t, k) >= 0, f"train.{k}", f"must be >= 0 (0 = never), got {getattr(t, k)}")
+    _check(t.log_every > 0, "train.log_every", "must be > 0")
+    _check(r.device == "auto" or r.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
+           f"must be auto, cpu, cuda, cuda:N or mps, got {r.device!r}")

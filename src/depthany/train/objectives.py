@@ -1,0 +1,108 @@
+"""Objectives: what the loop minimises. An objective turns (model, batch) into a dict of named scalar losses.
+
+The loop only knows this interface: it calls ``objective(model, batch)`` under autocast, back-propagates
+``losses["loss"]`` and logs every entry. New training stages (teacher-student with pseudo-labels, feature
+alignment, CutMix) are new objectives registered in :data:`OBJECTIVES`, not copies of the loop. ``model`` is
+what the loop trains, possibly wrapped in ``DistributedDataParallel``: call it, don't reach inside, so DDP sees
+every parameter that takes part in the loss.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from torch import Tensor, nn
+
+from .config import LossCfg, Recipe, RecipeError
+from .losses import depth_to_disparity, silog_loss, ssi_gm_losses
+
+Batch = dict[str, Tensor]
+
+
+class Objective:
+    """Base class. Subclasses implement :meth:`__call__` and may hold frozen helper networks (teachers).
+
+    Attributes:
+        needs: batch keys the objective reads (checked against the data sources before training starts).
+    """
+
+    needs: tuple[str, ...] = ("image",)
+
+    def __call__(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        """Returns ``{"loss": total, **terms}``: scalar tensors; ``loss`` carries the gradient."""
+        raise NotImplementedError
+
+    def to(self, device: Any) -> Objective:
+        """Move any helper networks to ``device`` (nothing to move by default)."""
+        return self
+
+
+class RelativeObjective(Objective):
+    """Relative (affine-invariant) depth: ``ssi * L_ssi + gm * L_gm`` in disparity space (V2: 1 : 2).
+
+    Reads ``image`` (B, 3, H, W), ``depth`` (B, H, W) metres and ``valid`` (B, H, W); the target is 1 / depth.
+    """
+
+    needs = ("image", "depth", "valid")
+
+    def __init__(self, cfg: LossCfg) -> None:
+        self.w_ssi, self.w_gm, self.scales = cfg.ssi, cfg.gm, cfg.gm_scales
+
+    def __call__(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        pred = model(batch["image"]).float()  # losses in fp32 even under bf16 autocast
+        target = depth_to_disparity(batch["depth"], batch["valid"])
+        ssi, gm = ssi_gm_losses(pred, target, batch["valid"], self.scales)
+        return {"loss": self.w_ssi * ssi + self.w_gm * gm, "ssi": ssi.detach(), "gm": gm.detach()}
+
+
+class MetricObjective(Objective):
+    """Metric depth: ``silog * SILog(pred, depth)`` in metres on pixels with ``min_depth <= depth <= max_depth``."""
+
+    needs = ("image", "depth", "valid")
+
+    def __init__(self, cfg: LossCfg, max_depth: float) -> None:
+        self.weight, self.lam, self.min_depth, self.max_depth = cfg.silog, cfg.silog_lambda, cfg.min_depth, max_depth
+
+    def __call__(self, model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+        pred = model(batch["image"]).float()
+        depth = batch["depth"]
+        mask = batch["valid"] & (depth >= self.min_depth) & (depth <= self.max_depth)
+        silog = silog_loss(pred, depth, mask, self.lam)
+        return {"loss": self.weight * silog, "silog": silog.detach()}
+
+
+def _relative(recipe: Recipe, head: str, max_depth: float | None) -> Objective:
+    if head != "relative":
+        raise RecipeError("loss.objective: 'relative' needs a relative head (model.head: relative)")
+    return RelativeObjective(recipe.loss)
+
+
+def _metric(recipe: Recipe, head: str, max_depth: float | None) -> Objective:
+    if head != "metric" or max_depth is None:
+        raise RecipeError("loss.objective: 'metric' needs a metric head (model.head: metric, model.max_depth)")
+    return MetricObjective(recipe.loss, max_depth)
+
+
+# name -> "module:factory"; factory(recipe, head, max_depth) -> Objective. Extensions add a line here.
+OBJECTIVES: dict[str, str] = {
+    "relative": "depthany.train.objectives:_relative",
+    "metric": "depthany.train.objectives:_metric",
+}
+
+
+def build_objective(recipe: Recipe, head: str, max_depth: float | None) -> Objective:
+    """The recipe's objective; ``auto`` follows the head (relative -> ``relative``, metric -> ``metric``).
+
+    Raises:
+        RecipeError: unknown objective, or one that does not fit the head.
+    """
+    name = recipe.loss.objective
+    if name == "auto":
+        name = "metric" if head == "metric" else "relative"
+    if name not in OBJECTIVES:
+        raise RecipeError(f"loss.objective: unknown objective {name!r}; known: auto, {', '.join(OBJECTIVES)}")
+    if recipe.loss.options and name in ("relative", "metric"):
+        raise RecipeError(f"loss.options: the {name} objective takes no options, got {sorted(recipe.loss.options)}")
+    mod, attr = OBJECTIVES[name].split(":")
+    return getattr(importlib.import_module(mod), attr)(recipe, head, max_depth)
