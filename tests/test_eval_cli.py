@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import random_model, tiny_spec
 from depthany.cli.main import cli
 from depthany.data.rgbd import RGBDWriter
 from depthany.weights import save_weights
-from tests.conftest import random_model, tiny_spec
 
 
 @pytest.fixture
