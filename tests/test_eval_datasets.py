@@ -268,3 +268,30 @@ def test_rgbd_folder(tmp_path, rng) -> None:
     s = ds.load(1)
     assert ds.ids == ["s0", "s1"] and s.mask is not None and not s.mask[0].any() and s.mask[1:].all()
     assert s.rgb().shape == (16, 20, 3) and math.isinf(ds.settings("relative").max_depth)
+
+
+@pytest.mark.slow
+def test_eth3d_full_size_file_and_downsampled_fit(tmp_path, rng) -> None:
+    """A real-size 4032x6048 raw float32 GT (97,542,144 bytes), read with the default size and scored with the
+    1024 px fit: an exactly affine disparity prediction still scores zero at full resolution."""
+    from depthany.eval.runner import evaluate
+    from depthany.eval.sources import DirectorySource
+
+    h, w = 4032, 6048
+    d = np.full((h, w), np.inf, np.float32)
+    sparse = rng.random((h, w)) < 0.05
+    d[sparse] = rng.uniform(0.5, 60, int(sparse.sum()))
+    gt = tmp_path / "courtyard" / "ground_truth_depth" / "dslr_images" / "DSC_0286.JPG"
+    gt.parent.mkdir(parents=True)
+    d.astype("<f4").tofile(gt)
+    assert gt.stat().st_size == 97_542_144
+    ds = open_dataset("eth3d", tmp_path)
+    assert ds.load(0).depth.shape == (h, w)
+    preds = tmp_path / "preds" / "courtyard"
+    preds.mkdir(parents=True)
+    disp = np.where(np.isfinite(d), 1.0 / np.where(np.isfinite(d), d, 1.0), 0.5).astype(np.float32)
+    np.save(preds / "DSC_0286.npy", 2.0 * disp + 0.1)
+    rep = evaluate(ds, DirectorySource(tmp_path / "preds"), "disparity_lsq_eval_depth", progress=False)
+    row = rep.rows[0]
+    assert row["status"] == "ok" and row["n_valid"] == int(sparse.sum()) and row["n_fit"] < row["n_valid"]
+    assert row["abs_rel"] < 1e-5 and row["delta1"] == 1.0
