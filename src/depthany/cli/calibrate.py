@@ -10,8 +10,10 @@ All logic lives in :mod:`depthany.geometry`; this module only parses arguments a
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +68,49 @@ def _ply_kwargs(fov: float | None, fov_axis: str, fx: float | None, fy: float | 
     return kw
 
 
+def _load_prediction(source: Path, model: str | None, weights: Path | None, device: str,
+                     input_size: int | None, kind: str, image: Path | None) -> tuple[Any, np.ndarray | None]:
+    """(DepthResult, RGB image or None) for an image run through a model, or a saved .npy prediction."""
+    from ..io.image import read_image
+    from ..result import DepthResult
+
+    if source.suffix.lower() == ".npy":
+        try:
+            values = np.load(source, allow_pickle=False)
+        except Exception as e:
+            raise ValueError(f"{source}: not a readable .npy array ({e})") from e
+        if values.ndim != 2:
+            raise ValueError(f"{source}: expected an (H, W) prediction, got shape {values.shape}")
+        rgb, meta = None, {}
+        if image is not None:
+            loaded = read_image(image)
+            rgb = loaded.rgb
+            meta = {"exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size}
+        out_kind = "metric_depth" if kind == "metric" else "relative_disparity"
+        return DepthResult(values.astype(np.float32), out_kind, model or "unknown", values.shape,  # type: ignore[arg-type]
+                           values.shape, str(source), meta), rgb
+    from ..predictor import DepthPredictor
+
+    predictor = DepthPredictor.from_pretrained(model, weights, device=device, input_size=input_size)
+    loaded = read_image(source)
+    result = predictor.predict(loaded.rgb)
+    result.source = str(source)
+    result.meta.update(exif=loaded.exif, orientation=loaded.orientation, raw_size=loaded.raw_size)
+    return result, loaded.rgb
+
+
+@contextlib.contextmanager
+def _echo_warnings() -> Iterator[None]:
+    """Show library warnings as one 'warning:' line on stderr instead of Python's file:line format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            for w in caught:
+                click.echo(f"warning: {w.message}", err=True)
+
+
 @click.group()
 def calibrate() -> None:
     """Turn relative predictions into metric depth from known distances (fit once, apply to a folder)."""
@@ -107,62 +152,37 @@ def fit(source: Path, model: str | None, weights: Path | None, device: str, inpu
         output: Path | None, save_depth: Path | None, ply_path: Path | None, as_json: bool,
         **ply: Any) -> None:
     """Fit a calibration for SOURCE (an image, run through a model, or a saved .npy prediction)."""
-    from ..result import DepthResult
-
     given = [n for n, v in (("--points", points), ("--sparse-depth", sparse_depth), ("--distance", distances))
              if v]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --points, --sparse-depth or --distance"
                                + (f" (got {', '.join(given)})" if given else ""))
     _check_intrinsics(ply["fx"], ply["fy"], ply["cx"], ply["cy"])
-    try:
-        rgb = None
-        if source.suffix.lower() == ".npy":
-            values = np.load(source, allow_pickle=False)
-            if values.ndim != 2:
-                raise ValueError(f"{source}: expected an (H, W) prediction, got shape {values.shape}")
-            meta: dict[str, Any] = {}
-            if image is not None:
-                from ..io.image import read_image
+    with _echo_warnings():
+        try:
+            result, rgb = _load_prediction(source, model, weights, device, input_size, kind, image)
+            anchors: Anchors | np.ndarray
+            if points is not None:
+                anchors = read_points_csv(points)
+            elif sparse_depth is not None:
+                anchors = anchors_from_sparse(read_sparse_depth(sparse_depth, depth_scale), result.values.shape,
+                                              sparse_depth.name)
+            else:
+                anchors = Anchors.from_points(list(distances), f"--distance ({len(distances)} points)")
+            cal, residuals = fit_calibration(result, anchors, mode=mode.replace("-", "_"), inlier_tol=inlier_tol,
+                                             seed=seed)
+            out = output or Path(f"{source.stem}.calibration.json")
+            cal.save(out)
+            metric = cal.apply_result(result)
+            if save_depth is not None:
+                save_depth.parent.mkdir(parents=True, exist_ok=True)
+                np.save(save_depth, metric.values)
+            if ply_path is not None:
+                from ..io.pointcloud import write_result_ply
 
-                loaded = read_image(image)
-                rgb = loaded.rgb
-                meta = {"exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size}
-            result = DepthResult(values.astype(np.float32), "metric_depth" if kind == "metric" else
-                                 "relative_disparity", model or "unknown", values.shape, values.shape, str(source),
-                                 meta)
-        else:
-            from ..io.image import read_image
-            from ..predictor import DepthPredictor
-
-            predictor = DepthPredictor.from_pretrained(model, weights, device=device, input_size=input_size)
-            loaded = read_image(source)
-            rgb = loaded.rgb
-            result = predictor.predict(loaded.rgb)
-            result.source = str(source)
-            result.meta.update(exif=loaded.exif, orientation=loaded.orientation, raw_size=loaded.raw_size)
-        anchors: Anchors | np.ndarray
-        if points is not None:
-            anchors = read_points_csv(points)
-        elif sparse_depth is not None:
-            anchors = anchors_from_sparse(read_sparse_depth(sparse_depth, depth_scale), result.values.shape,
-                                          sparse_depth.name)
-        else:
-            anchors = Anchors.from_points(list(distances), f"--distance ({len(distances)} points)")
-        cal, residuals = fit_calibration(result, anchors, mode=mode.replace("-", "_"), inlier_tol=inlier_tol,
-                                         seed=seed)
-        out = output or Path(f"{source.stem}.calibration.json")
-        cal.save(out)
-        metric = cal.apply_result(result)
-        if save_depth is not None:
-            save_depth.parent.mkdir(parents=True, exist_ok=True)
-            np.save(save_depth, metric.values)
-        if ply_path is not None:
-            from ..io.pointcloud import write_result_ply
-
-            write_result_ply(metric, rgb, ply_path, **_ply_kwargs(**ply, size=metric.values.shape))
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
+                write_result_ply(metric, rgb, ply_path, **_ply_kwargs(**ply, size=metric.values.shape))
+        except ValueError as e:
+            raise click.ClickException(str(e)) from e
     if as_json:
         click.echo(json.dumps(cal.to_dict(), indent=2))
         return
@@ -185,11 +205,12 @@ def apply(calibration_file: Path, inputs: tuple[Path, ...], out_dir: Path, ply: 
           **ply_args: Any) -> None:
     """Apply a saved CALIBRATION to .npy predictions (files or folders) from the same camera and model."""
     kw = _ply_kwargs(**ply_args)
-    try:
-        cal = Calibration.load(calibration_file)
-        report = apply_to_folder(cal, list(inputs), out_dir, ply=ply, images=images, **kw)
-    except ValueError as e:
-        raise click.ClickException(str(e)) from e
+    with _echo_warnings():
+        try:
+            cal = Calibration.load(calibration_file)
+            report = apply_to_folder(cal, list(inputs), out_dir, ply=ply, images=images, **kw)
+        except ValueError as e:
+            raise click.ClickException(str(e)) from e
     npy = sum(p.suffix == ".npy" for p in report.written)
     click.echo(f"calibrated {npy} prediction(s) with {calibration_file} ({cal.mode}, fitted on "
                f"{cal.model or 'unknown model'}) -> {out_dir}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..io.image import IMAGE_SUFFIXES, read_image
-from .calibrate import Calibration
+from .calibrate import Calibration, CalibrationWarning
 
 
 def iter_apply(calibration: Calibration, frames: Iterable[np.ndarray], *, fill: float = 0.0
@@ -35,7 +35,7 @@ def iter_apply(calibration: Calibration, frames: Iterable[np.ndarray], *, fill: 
         yield calibration.apply(frame, fill=fill, warn=False)
     if bad:
         warnings.warn(f"calibration left {bad} of {total} pixels without depth across the stream",
-                      UserWarning, stacklevel=2)
+                      CalibrationWarning, stacklevel=2)
 
 
 @dataclass
