@@ -6,7 +6,6 @@ Only argument parsing lives here; the work is in :mod:`depthany.eval`.
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -110,19 +109,41 @@ def _source(kw: dict[str, Any]) -> tuple[Any, bool]:
     return ModelSource(predictor), predictor.spec.arch.head == "metric"
 
 
+def _command_line() -> str:
+    """The options that differ from their defaults, as a re-runnable ``depthany eval`` command."""
+    ctx = click.get_current_context()
+    parts = ["depthany", "eval"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if not isinstance(param, click.Option) or value is None or value == param.default:
+            continue
+        if param.is_flag:
+            flag = param.opts[0] if value else (param.secondary_opts or [param.opts[0]])[0]
+            parts.append(flag)
+        else:
+            parts += [param.opts[0], shlex.quote(str(value))]
+    return " ".join(parts)
+
+
 def _run(kw: dict[str, Any]) -> None:
     from ..eval.da2k import evaluate_da2k
     from ..eval.datasets import open_dataset
     from ..eval.protocols import get_protocol
     from ..eval.runner import evaluate as run_eval
 
-    source, is_metric_model = _source(kw)
-    extra = {"command": "depthany eval " + " ".join(shlex.quote(a) for a in sys.argv[2:])}
+    extra = {"command": _command_line()}
     progress = not kw["quiet"]
     if kw["dataset_name"] == "da2k":
+        source, _ = _source(kw)
         report: Any = evaluate_da2k(kw["root"], source, kw["limit"], progress, extra_provenance=extra)
         protocol_id = "da2k_pairwise"
     else:
+        # Index the dataset before loading a (possibly large) model, so a wrong --root fails fast.
+        dataset = open_dataset(
+            kw["dataset_name"], kw["root"], kw["split"], list_file=kw["list_file"], layout=kw["layout"],
+            depth=kw["depth_variant"], image_pass=kw["image_pass"], gt_size=_parse_size(kw["gt_size"]),
+            depth_scale=kw["depth_scale"], kb_crop=kw["kb_crop"])
+        source, is_metric_model = _source(kw)
         protocol_id = kw["protocol"]
         if protocol_id == "auto":
             protocol_id = _auto_protocol(source.kind, is_metric_model)
@@ -132,10 +153,6 @@ def _run(kw: dict[str, Any]) -> None:
             source.flip_tta = flip
         elif kw["flip_tta"]:
             raise click.UsageError("--flip-tta needs a model (saved predictions and baselines cannot be flipped)")
-        dataset = open_dataset(
-            kw["dataset_name"], kw["root"], kw["split"], list_file=kw["list_file"], layout=kw["layout"],
-            depth=kw["depth_variant"], image_pass=kw["image_pass"], gt_size=_parse_size(kw["gt_size"]),
-            depth_scale=kw["depth_scale"], kb_crop=kw["kb_crop"])
         settings = dataset.settings(proto.family).replace(
             min_depth=kw["min_depth"], max_depth=kw["max_depth"], crop=kw["crop"], crop_order=kw["crop_order"],
             mask_mode=kw["mask_mode"], alignment_max_res=kw["alignment_max_res"])
