@@ -74,12 +74,12 @@ def expected_shapes(arch: zoo.Arch) -> dict[str, tuple[int, ...]]:
 
 def compare_shapes(expected: dict[str, tuple[int, ...]], sd: dict[str, Tensor]) -> KeyReport:
     """Compare a state dict with expected key -> shape; :data:`OPTIONAL_KEYS` may be absent."""
-    report = KeyReport()
-    report.missing = sorted(k for k in expected if k not in sd and k not in OPTIONAL_KEYS)
-    report.defaulted = sorted(k for k in expected if k not in sd and k in OPTIONAL_KEYS)
-    report.unexpected = sorted(k for k in sd if k not in expected)
-    report.mismatched = [(k, expected[k], tuple(sd[k].shape)) for k in sorted(sd)
-                         if k in expected and tuple(sd[k].shape) != expected[k]]
+    report = KeyReport()  # keys listed in model order (encoder first), unexpected ones in file order
+    report.missing = [k for k in expected if k not in sd and k not in OPTIONAL_KEYS]
+    report.defaulted = [k for k in expected if k not in sd and k in OPTIONAL_KEYS]
+    report.unexpected = [k for k in sd if k not in expected]
+    report.mismatched = [(k, shape, tuple(sd[k].shape)) for k, shape in expected.items()
+                         if k in sd and tuple(sd[k].shape) != shape]
     return report
 
 
