@@ -91,3 +91,17 @@ def test_eval_baseline_and_errors(tmp_path, rgbd_root) -> None:
     code, text = _run(["--predictions", str(tmp_path), "--dataset", "rgbd", "--root", str(rgbd_root),
                        "--out", str(tmp_path / "none"), "--quiet"])  # no .npy files at all
     assert code != 0 and "no sample could be evaluated" in text
+
+
+def test_eval_da2k_from_the_cli(tmp_path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (6, 8)).save(tmp_path / "a.png")  # 8 rows, 6 columns
+    ann = {"a.png": [{"point1": [7, 2], "point2": [0, 2], "closer_point": "point1"},  # bottom nearer: right
+                     {"point1": [1, 2], "point2": [6, 2], "closer_point": "point1"}]}  # top nearer: wrong
+    (tmp_path / "annotations.json").write_text(json.dumps(ann))
+    code, text = _run(["--baseline", "ground-plane", "--dataset", "da2k", "--root", str(tmp_path),
+                       "--out", str(tmp_path / "o"), "--quiet"])
+    doc = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert code == 0 and "50.00 %" in text and doc["metrics"]["overall"] == 0.5
+    assert doc["provenance"]["protocol"]["id"] == "da2k_pairwise"

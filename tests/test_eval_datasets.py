@@ -95,6 +95,27 @@ def test_nyu_index_base_is_identical_across_layouts(tmp_path, nyu_data) -> None:
         open_dataset("nyuv2", tmp_path / "bts", depth="filled")
 
 
+def test_nyu_list_files_fix_the_sample_set(tmp_path, nyu_data) -> None:
+    images, raw, _ = nyu_data
+    for i0 in (0, 1, 2):
+        rgb = np.ascontiguousarray(images[i0].transpose(2, 1, 0))
+        bts = tmp_path / "bts" / "official_splits" / "test" / "office"
+        _png(bts / f"rgb_{i0:05d}.jpg", rgb)
+        _png16(bts / f"sync_depth_{i0:05d}.png", raw[i0].T, 1000.0)
+        mg = tmp_path / "mg" / "test" / "office_0005"
+        _png(mg / f"rgb_{i0 + 1:04d}.png", rgb)
+        _png16(mg / f"depth_{i0 + 1:04d}.png", raw[i0].T, 1000.0)
+    (tmp_path / "bts" / "nyudepthv2_test_files_with_gt.txt").write_text(
+        "office/rgb_00002.jpg office/sync_depth_00002.png 518.8579\noffice/rgb_00000.jpg office/sync_depth_00000.png 518.8579\n")
+    (tmp_path / "mg" / "filename_list_test.txt").write_text(
+        "test/office_0005/rgb_0003.png test/office_0005/depth_0003.png test/office_0005/filled_0003.png\n"
+        "test/office_0005/rgb_0001.png test/office_0005/depth_0001.png test/office_0005/filled_0001.png\n")
+    bts_ds, mg_ds = open_dataset("nyuv2", tmp_path / "bts"), open_dataset("nyuv2", tmp_path / "mg")
+    assert bts_ds.ids == mg_ds.ids == ["0003", "0001"]  # list order kept; 0-based 2 == 1-based 3
+    assert np.abs(bts_ds.load(0).depth - raw[2].T).max() <= 5e-4 + 1e-6
+    assert bts_ds.load(1).meta["scene"] == "office"
+
+
 def test_nyu_errors_name_the_problem(tmp_path) -> None:
     with pytest.raises(DatasetError, match="cannot tell the layout"):
         open_dataset("nyuv2", tmp_path)

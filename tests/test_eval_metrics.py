@@ -46,3 +46,14 @@ def test_fit_scale_shift_recovers_affine_and_matches_lstsq(rng) -> None:
 def test_degenerate_fit_raises() -> None:
     with pytest.raises(align.AlignmentError):
         align.fit_scale_shift(np.ones(10), np.arange(10.0))
+
+
+def test_silog_variants_against_variance_identities(rng) -> None:
+    gt = rng.uniform(0.5, 10, 200)
+    pred = gt * np.exp(rng.normal(0.1, 0.2, 200))
+    e = np.log(pred) - np.log(gt)
+    var, mean = np.var(e), np.mean(e)  # biased variance, as the metrics use
+    assert metrics.silog_bts(gt, pred) == pytest.approx(100 * np.sqrt(var), rel=1e-10)
+    assert metrics.silog_dav2(gt, pred) == pytest.approx(np.sqrt(var + 0.5 * mean**2), rel=1e-10)
+    assert metrics.silog_loss_085(gt, pred) == pytest.approx(10 * np.sqrt(var + 0.15 * mean**2), rel=1e-10)
+    assert metrics.irmse(gt, pred) == pytest.approx(np.sqrt(np.mean((1 / pred - 1 / gt) ** 2)), rel=1e-12)
