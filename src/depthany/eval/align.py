@@ -76,7 +76,7 @@ def nearest_indices(size: int, scale_factor: float) -> np.ndarray:
         return np.arange(size)
     step = np.float32(1.0 / float(scale_factor))
     idx = np.floor(np.arange(n_out, dtype=np.float32) * step).astype(np.int64)
-    return np.minimum(idx, size - 1)
+    return np.asarray(np.minimum(idx, size - 1))
 
 
 FitDownsample = Literal["width", "both"]

@@ -13,6 +13,7 @@ first folder). No official scoring script exists; this follows the paper's defin
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -190,7 +191,7 @@ def evaluate_da2k(root: str | Path, source: PredictionSource, limit: int | None 
         path = root / image
         try:
             size = _image_size(path)
-            pred = resize_to(source.predict(sid, lambda p=path: read_rgb(p), size), size)
+            pred = resize_to(source.predict(sid, functools.partial(read_rgb, path), size), size)
             row["correct"] = sum(pair_correct(pred, pair, source.kind) for pair in pairs)
             row["status"] = "ok"
         except Exception as e:  # a bad image is reported and skipped; the run goes on

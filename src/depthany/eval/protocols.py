@@ -148,7 +148,7 @@ def valid_mask(gt: np.ndarray, settings: EvalSettings, mask: np.ndarray | None =
         full_shape, offset: frame before the KB crop and the crop offset (KITTI ``fraction_on_full``).
     """
     g = np.asarray(gt)
-    valid = np.isfinite(g) & (g > 0)
+    valid: np.ndarray = np.isfinite(g) & (g > 0)
     if settings.mask_mode in ("range", "range_and_mask"):
         valid &= (g > settings.min_depth) & (g < settings.max_depth)
     if settings.mask_mode in ("mask_only", "range_and_mask") and mask is not None:

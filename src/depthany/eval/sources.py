@@ -93,7 +93,7 @@ class DirectorySource(PredictionSource):
         arr = arr.squeeze() if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]) else arr
         if arr.ndim != 2:
             raise ValueError(f"{path}: expected an (H, W) prediction, got shape {arr.shape}")
-        return arr.astype(np.float32)
+        return np.asarray(arr, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         return {"source": "predictions", "folder": str(self.folder), "prediction_kind": self.kind}

@@ -158,7 +158,7 @@ def read_mask(path: Path) -> np.ndarray:
             arr = arr[..., 0]
     if arr.ndim != 2:
         raise DatasetError(f"{path}: expected an (H, W) mask, got shape {arr.shape}")
-    return arr != 0
+    return np.asarray(arr != 0)
 
 
 def read_list(path: Path) -> list[list[str]]:
