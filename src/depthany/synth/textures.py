@@ -170,6 +170,6 @@ def parse_families(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str,
         return FAMILIES
     bad = [n for n in names if n not in FAMILIES]
     if bad or not names:
-        raise ValueError(f"textures: unknown famil{'ies' if len(bad) > 1 else 'y'} {', '.join(bad) or '(none)'}; "
-                         f"choose from {', '.join(FAMILIES)}")
+        what = f"unknown texture famil{'ies' if len(bad) > 1 else 'y'} {', '.join(bad)}" if bad else "no family"
+        raise ValueError(f"{what} in {spec!r}; choose from {', '.join(FAMILIES)}")
     return tuple(dict.fromkeys(names))
