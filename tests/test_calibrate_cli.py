@@ -67,6 +67,12 @@ def test_fit_from_npy_and_csv_then_apply_to_folder(tmp_path: Path) -> None:
                       "--ply", "--images", str(photos)])
     assert code == 0, out
     assert "intrinsics_source exif-35mm" in PlyData.read(str(tmp_path / "m2" / "frame0.ply")).comments
+    code, out = _run(["calibrate", "apply", str(cal_path), str(preds / "frame1.npy"), "-o", str(tmp_path / "m3"),
+                      "--ply", "--fx", "50", "--cx", "10", "--keep-flying", "--ascii"])
+    assert code == 0, out
+    ply3 = PlyData.read(str(tmp_path / "m3" / "frame1.ply"))
+    assert ply3.text and ply3["vertex"].count == H * W
+    assert any(c.startswith("intrinsics fx 50 fy 50 cx 10 cy 23.5") for c in ply3.comments)
 
 
 def test_fit_single_distance_and_sparse_png(tmp_path: Path) -> None:
@@ -100,6 +106,9 @@ def test_cli_errors_are_readable(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["calibrate", "apply", str(tmp_path / "x.json"), str(tmp_path / "p.npy"),
                                    "-o", str(tmp_path / "o")])
     assert res.exit_code == 1 and "not a depthany calibration" in res.output
+    res = CliRunner().invoke(cli, ["calibrate", "fit", str(tmp_path / "p.npy"), "--distance", "1", "1", "2",
+                                   "--fx", "100", "--fov", "60"])
+    assert res.exit_code == 2 and "--fx or --fov" in res.output
 
 
 def test_fit_runs_a_model_on_an_image(tmp_path: Path, smooth_image: np.ndarray) -> None:

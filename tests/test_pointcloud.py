@@ -103,6 +103,11 @@ def test_write_result_ply_options(tmp_path: Path) -> None:
     assert v.count == 40 * 25 - 1 and np.all(v["z"] == 2.0)
     # fov 90 across 50 px: fx = 25, so the left edge u = 0 at 2 m is at x = -24.5 / 25 * 2
     assert float(np.min(v["x"])) == pytest.approx(-24.5 / 25 * 2, rel=1e-6)
+    p2 = write_result_ply(res, None, tmp_path / "fx.ply", fx=25.0, max_depth=4.0, drop_flying=False)
+    v2 = PlyData.read(str(p2))["vertex"]
+    assert np.array_equal(v2["x"], v["x"]) and "intrinsics_source user" in PlyData.read(str(p2)).comments
+    with pytest.raises(ValueError, match="only one of"):
+        write_result_ply(res, None, tmp_path / "no.ply", fx=25.0, fov=90.0)
     mask = np.zeros((40, 50), bool)
     mask[10:20, 5:15] = True
     p = write_result_ply(res, None, tmp_path / "m.ply", fov=90.0, mask=mask)

@@ -23,7 +23,6 @@ import numpy as np
 from ..geometry.anchors import Anchors, anchors_from_sparse, read_points_csv, read_sparse_depth
 from ..geometry.apply import apply_to_folder
 from ..geometry.calibrate import Calibration, fit_calibration
-from ..geometry.intrinsics import Intrinsics
 
 
 def _intrinsics_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,27 +44,17 @@ def _intrinsics_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _check_intrinsics(fx: float | None, fy: float | None, cx: float | None, cy: float | None) -> None:
+def _ply_kwargs(fov: float | None, fov_axis: str, fx: float | None, fy: float | None, cx: float | None,
+                cy: float | None, max_depth: float | None, keep_flying: bool, ascii_ply: bool) -> dict[str, Any]:
+    """Keyword arguments for :func:`depthany.io.pointcloud.write_result_ply`, checked before any work."""
     if fx is None and fy is not None:
         raise click.BadParameter("--fy needs --fx", param_hint="--fy")
-    if fx is None and (cx is not None or cy is not None):
-        raise click.BadParameter("--cx/--cy need --fx", param_hint="--cx")
-
-
-def _ply_kwargs(fov: float | None, fov_axis: str, fx: float | None, fy: float | None, cx: float | None,
-                cy: float | None, max_depth: float | None, keep_flying: bool, ascii_ply: bool,
-                size: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Keyword arguments for :func:`depthany.io.pointcloud.write_result_ply`; ``size`` (H, W) for --fx."""
-    _check_intrinsics(fx, fy, cx, cy)
-    kw: dict[str, Any] = {"fov": fov, "fov_axis": fov_axis, "max_depth": max_depth, "drop_flying": not keep_flying,
-                          "ascii": ascii_ply}
-    if fx is not None:
-        if size is None:
-            raise click.UsageError("--fx/--fy/--cx/--cy depend on each image's size; use --fov here")
-        h, w = size
-        kw["intrinsics"] = Intrinsics(fx, fy if fy is not None else fx, (w - 1) / 2 if cx is None else cx,
-                                      (h - 1) / 2 if cy is None else cy, w, h, "user", "--fx/--fy/--cx/--cy")
-    return kw
+    if fx is None and fov is None and (cx is not None or cy is not None):
+        raise click.BadParameter("--cx/--cy need --fx or --fov", param_hint="--cx")
+    if fx is not None and fov is not None:
+        raise click.BadParameter("give --fx or --fov, not both", param_hint="--fov")
+    return {"fx": fx, "fy": fy, "cx": cx, "cy": cy, "fov": fov, "fov_axis": fov_axis, "max_depth": max_depth,
+            "drop_flying": not keep_flying, "ascii": ascii_ply}
 
 
 def _load_prediction(source: Path, model: str | None, weights: Path | None, device: str,
@@ -157,7 +146,7 @@ def fit(source: Path, model: str | None, weights: Path | None, device: str, inpu
     if len(given) != 1:
         raise click.UsageError("give exactly one of --points, --sparse-depth or --distance"
                                + (f" (got {', '.join(given)})" if given else ""))
-    _check_intrinsics(ply["fx"], ply["fy"], ply["cx"], ply["cy"])
+    ply_kw = _ply_kwargs(**ply)
     with _echo_warnings():
         try:
             result, rgb = _load_prediction(source, model, weights, device, input_size, kind, image)
@@ -180,7 +169,7 @@ def fit(source: Path, model: str | None, weights: Path | None, device: str, inpu
             if ply_path is not None:
                 from ..io.pointcloud import write_result_ply
 
-                write_result_ply(metric, rgb, ply_path, **_ply_kwargs(**ply, size=metric.values.shape))
+                write_result_ply(metric, rgb, ply_path, **ply_kw)
         except ValueError as e:
             raise click.ClickException(str(e)) from e
     if as_json:

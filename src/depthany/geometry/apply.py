@@ -99,7 +99,7 @@ def apply_to_folder(
         ply: also write a point cloud per prediction.
         images: folder with the source photos (``<stem>.<jpg|png|...>``): colours the clouds and provides EXIF
             intrinsics.
-        ply_options: passed to :func:`depthany.io.pointcloud.write_result_ply` (``intrinsics``, ``fov``,
+        ply_options: passed to :func:`depthany.io.pointcloud.write_result_ply` (``fx``, ``fov``,
             ``max_depth``, ``drop_flying``, ...).
     """
     from ..io.pointcloud import write_result_ply

@@ -113,6 +113,10 @@ def write_result_ply(
     path: str | Path,
     *,
     intrinsics: Intrinsics | np.ndarray | None = None,
+    fx: float | None = None,
+    fy: float | None = None,
+    cx: float | None = None,
+    cy: float | None = None,
     fov: float | None = None,
     fov_axis: str = "horizontal",
     drop_flying: bool = True,
@@ -123,9 +127,10 @@ def write_result_ply(
 ) -> Path:
     """A metric :class:`~depthany.result.DepthResult` as a coloured point cloud.
 
-    Intrinsics: ``intrinsics`` (an :class:`Intrinsics` or 3x3 K) or ``fov`` (degrees along ``fov_axis``) if
-    given, else the photo's EXIF (``result.meta``), else a 60 degree default with a warning
-    (:func:`depthany.geometry.resolve_intrinsics`). The intrinsics used are written into the header.
+    Intrinsics: ``intrinsics`` (an :class:`Intrinsics` or 3x3 K), ``fx`` (pixels; ``fy`` defaults to ``fx``,
+    ``cx``/``cy`` to the image centre) or ``fov`` (degrees along ``fov_axis``) if given, else the photo's EXIF
+    (``result.meta``), else a 60 degree default with a warning (:func:`depthany.geometry.resolve_intrinsics`).
+    The intrinsics used are written into the header.
 
     Args:
         result: metric DepthResult (or a calibrated one); relative disparity is refused.
@@ -148,7 +153,7 @@ def write_result_ply(
         im = np.asarray(rgb)
         if im.ndim != 3 or im.shape[:2] != depth.shape or im.shape[2] < 3:
             raise ValueError(f"rgb must be (H, W, 3) matching the depth map {depth.shape}, got shape {im.shape}")
-    k = intrinsics_for_result(result, intrinsics=intrinsics, fov=fov, fov_axis=fov_axis)
+    k = intrinsics_for_result(result, intrinsics=intrinsics, fx=fx, fy=fy, cx=cx, cy=cy, fov=fov, fov_axis=fov_axis)
     cloud = depth_to_points(depth, k, mask=mask, max_depth=max_depth, drop_flying=drop_flying,
                             flying_rtol=flying_rtol)
     if cloud.xyz.shape[0] == 0:
