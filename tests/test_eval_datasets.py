@@ -157,6 +157,21 @@ def test_kitti_list_png16_and_kb_crop(tmp_path, rng) -> None:
     assert (met.min_depth, met.max_depth, met.crop) == (1e-3, 80.0, "kitti_garg")
 
 
+def test_kitti_crop_orders_through_the_reader(tmp_path, rng) -> None:
+    from depthany.eval.protocols import valid_mask
+
+    _kitti(tmp_path, rng)
+    ds = open_dataset("kitti", tmp_path)
+    s, st = ds.load(0), ds.settings("relative")
+    in_range = (s.depth > 1e-5) & (s.depth < 80)
+    for order, (r0, r1, c0, c1) in (("kb_then_fraction", (117, 321, 43, 1172)),
+                                    ("fraction_on_full", (124 - 23, 342 - 23, 44 - 13, 1197 - 13))):
+        box = np.zeros_like(in_range)
+        box[r0:r1, c0:c1] = True
+        got = valid_mask(s.depth, st.replace(crop_order=order), s.mask, s.full_shape, s.offset)
+        assert np.array_equal(got, in_range & box), order
+
+
 def test_kitti_rejects_8bit_gt_and_missing_list(tmp_path, rng) -> None:
     _kitti(tmp_path, rng, gt_bits=8)
     with pytest.raises(DatasetError, match="16-bit"):
