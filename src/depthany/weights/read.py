@@ -131,9 +131,21 @@ def _torch_load(p: Path, mmap: bool) -> dict[str, Any]:
     return obj
 
 
+def _check_safetensors_length(p: Path) -> None:
+    """A truncated download keeps a valid header; compare the data size the header promises with the file."""
+    size = p.stat().st_size
+    with open(p, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end > size:
+        raise WeightsError(f"{p}: truncated safetensors file ({size} bytes, the header describes {8 + n + end})")
+
+
 def _read_safetensors(p: Path) -> Checkpoint:
     from safetensors import safe_open
 
+    _check_safetensors_length(p)
     with safe_open(str(p), framework="pt") as f:
         meta = f.metadata() or {}
         sd = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no items()
