@@ -70,6 +70,10 @@ def test_focal_plane_resolution(tmp_path: Path) -> None:
                                               FocalPlaneResolutionUnit=3, PixelXDimension=192,
                                               PixelYDimension=128)))
     assert k3.fx == pytest.approx(80.0)
+    # dimensions written in displayed (swapped) order describe the same, un-resized image
+    k4 = intrinsics_for_result(_result(_photo(tmp_path / "e.jpg", FocalLength=4.0, FocalPlaneXResolution=200.0,
+                                              FocalPlaneResolutionUnit=3, PixelXDimension=H, PixelYDimension=W)))
+    assert (k4.fx, k4.fy) == (pytest.approx(80.0), pytest.approx(80.0))
 
 
 def test_35mm_has_priority_and_broken_values_fall_through(tmp_path: Path) -> None:

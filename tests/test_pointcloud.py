@@ -108,6 +108,8 @@ def test_write_result_ply_options(tmp_path: Path) -> None:
     assert np.array_equal(v2["x"], v["x"]) and "intrinsics_source user" in PlyData.read(str(p2)).comments
     with pytest.raises(ValueError, match="only one of"):
         write_result_ply(res, None, tmp_path / "no.ply", fx=25.0, fov=90.0)
+    p3 = write_result_ply(res.values, None, tmp_path / "arr.ply", fx=25.0, max_depth=4.0, drop_flying=False)
+    assert np.array_equal(PlyData.read(str(p3))["vertex"]["x"], v["x"])  # a bare array of metres works too
     mask = np.zeros((40, 50), bool)
     mask[10:20, 5:15] = True
     p = write_result_ply(res, None, tmp_path / "m.ply", fov=90.0, mask=mask)

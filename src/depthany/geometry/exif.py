@@ -105,7 +105,8 @@ def intrinsics_from_exif(exif: dict[str, Any] | None, raw_size: tuple[int, int])
             px_w = exif_number(exif.get("PixelXDimension"))
             px_h = exif_number(exif.get("PixelYDimension"))
             note = ""
-            if px_w and px_h and (round(px_w), round(px_h)) != (w, h):
+            # (a file that stores them in displayed order, swapped, was not resized: leave it alone)
+            if px_w and px_h and (round(px_w), round(px_h)) not in ((w, h), (h, w)):
                 fx *= w / px_w
                 fy *= h / px_h
                 note = f", rescaled from PixelXDimension x PixelYDimension {px_w:g}x{px_h:g}"

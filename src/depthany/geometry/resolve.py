@@ -132,7 +132,7 @@ def intrinsics_for_result(result: Any, **kwargs: Any) -> Intrinsics:
 
     Keyword arguments are those of :func:`resolve_intrinsics` (``intrinsics``, ``fx``..., ``fov``, ...).
     """
-    h, w = np.asarray(result.values).shape[:2]
+    h, w = np.asarray(getattr(result, "values", result)).shape[:2]  # a bare (H, W) array works too
     meta = getattr(result, "meta", None) or {}
     raw = meta.get("raw_size")
     kwargs.setdefault("exif", meta.get("exif"))

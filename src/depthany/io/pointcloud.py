@@ -133,7 +133,8 @@ def write_result_ply(
     The intrinsics used are written into the header.
 
     Args:
-        result: metric DepthResult (or a calibrated one); relative disparity is refused.
+        result: metric DepthResult (or a calibrated one), or an (H, W) array of metres; relative disparity is
+            refused.
         rgb: (H, W, 3) uint8 image the depth belongs to, or None for no colours.
         path: output ``.ply``.
         drop_flying, flying_rtol: remove pixels on depth discontinuities (see
