@@ -1,25 +1,31 @@
 """Read images the way the official pipeline sees them, and fail clearly on anything else.
 
-The official scripts call ``cv2.imread(path)`` (BGR, EXIF orientation applied, alpha dropped, 16-bit reduced
-to 8-bit by ``>> 8``, grayscale repeated to three channels) and convert to RGB. This module reproduces that
-with Pillow, and adds what a tool needs: alpha composited on a stated background, size limits against
+The official scripts call ``cv2.imread(path)`` and convert BGR to RGB. ``cv2.imread`` applies the EXIF
+orientation, drops alpha (keeping the stored colours), reduces 16-bit samples to 8 bits by keeping the high
+byte, repeats grayscale to three channels, expands palettes and converts CMYK JPEGs with its own integer
+formula. This module reproduces all of that with Pillow (the tests compare pixel for pixel with OpenCV), and
+adds what a tool needs: alpha composited on a stated background (white by default), a pixel limit against
 decompression bombs, and one :class:`ImageReadError` naming the file for every failure.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's hard decompression-bomb limit (2x its warning threshold)
+DEFAULT_BACKGROUND: tuple[int, int, int] = (255, 255, 255)
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm",
                             ".pbm", ".jp2", ".avif", ".heic", ".jfif"})
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
 
 class ImageReadError(ValueError):
@@ -36,7 +42,7 @@ class LoadedImage:
         orientation: EXIF orientation tag (1..8) of the file, 1 when absent.
         raw_size: (H, W) of the stored pixels before orientation was applied.
         exif: selected EXIF fields (FocalLength, FocalLengthIn35mmFilm, Make, Model, ...), raw values.
-        had_alpha: whether an alpha channel was composited away.
+        had_alpha: whether the file had an alpha channel (composited on the background, or dropped).
     """
 
     rgb: np.ndarray
@@ -70,7 +76,10 @@ def _exif_fields(img: Image.Image) -> tuple[int, dict[str, Any]]:
         exif = img.getexif()
     except Exception:  # a broken EXIF block must not make a readable image unreadable
         return 1, {}
-    orientation = int(exif.get(0x0112, 1) or 1)
+    try:
+        orientation = int(exif.get(0x0112, 1) or 1)
+    except (TypeError, ValueError):
+        orientation = 1
     out: dict[str, Any] = {}
     try:
         sub = exif.get_ifd(0x8769)  # Exif sub-IFD holds the camera fields
@@ -83,18 +92,37 @@ def _exif_fields(img: Image.Image) -> tuple[int, dict[str, Any]]:
     return orientation if 1 <= orientation <= 8 else 1, out
 
 
-def _to_rgb_uint8(img: Image.Image, background: tuple[int, int, int] | None) -> tuple[np.ndarray, bool]:
-    """Convert any Pillow mode to (H, W, 3) uint8 RGB, like cv2.imread(IMREAD_COLOR) plus alpha handling."""
+def _cmyk_jpeg_to_rgb(img: Image.Image) -> np.ndarray:
+    """CMYK JPEG -> (H, W, 3) uint8 with OpenCV's integer formula (Pillow's own conversion differs by 1).
+
+    Pillow always inverts the stored JPEG samples (Adobe convention, with or without the Adobe marker);
+    OpenCV computes ``R = k - ((255 - c) * k >> 8)`` on the stored samples.
+    """
+    stored = 255 - np.asarray(img, dtype=np.int32)
+    k = stored[..., 3:4]
+    rgb = k - (((255 - stored[..., :3]) * k) >> 8)
+    return rgb.astype(np.uint8)
+
+
+def _to_rgb_uint8(
+    img: Image.Image, background: tuple[int, int, int] | None, cmyk_jpeg: bool = False
+) -> tuple[np.ndarray, bool]:
+    """Convert any Pillow mode to (H, W, 3) uint8 RGB, like cv2.imread(IMREAD_COLOR) plus alpha handling.
+
+    ``cmyk_jpeg`` describes the file (a transposed copy no longer knows its format).
+    """
     mode = img.mode
-    had_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info)
+    had_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         a = np.asarray(img)
         if a.dtype != np.uint16:
             a = np.clip(a, 0, 65535).astype(np.uint16)
-        gray = (a >> 8).astype(np.uint8)  # cv2 reduces 16-bit to 8-bit by dropping the low byte
+        gray = (a >> 8).astype(np.uint8)  # cv2 reduces 16-bit to 8-bit by keeping the high byte
         return np.repeat(gray[..., None], 3, axis=2), False
     if mode == "F":
-        raise ImageReadError("floating-point images are not photographs; convert to 8/16-bit first")
+        raise ImageReadError("a floating-point image is not a photograph; convert it to 8 or 16 bit first")
+    if mode == "CMYK" and cmyk_jpeg:
+        return _cmyk_jpeg_to_rgb(img), False
     if had_alpha:
         rgba = np.asarray(img.convert("RGBA"))
         if background is None:  # official behaviour: drop alpha, keep the stored colour values
@@ -108,22 +136,55 @@ def _to_rgb_uint8(img: Image.Image, background: tuple[int, int, int] | None) -> 
     return np.asarray(img, dtype=np.uint8).copy(), False
 
 
+def _open(data: Any, max_pixels: int) -> Image.Image:
+    """``Image.open`` (header only) with Pillow's bomb check left to :func:`read_image`'s own limit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit decides, not Pillow's
+        pillow_hard = Image.MAX_IMAGE_PIXELS
+        if pillow_hard is None or max_pixels <= 2 * pillow_hard:
+            return Image.open(data)
+        with _PILLOW_LIMIT_LOCK:  # the caller trusts bigger images than Pillow would open
+            try:
+                Image.MAX_IMAGE_PIXELS = None
+                return Image.open(data)
+            finally:
+                Image.MAX_IMAGE_PIXELS = pillow_hard
+
+
+def _check_background(background: tuple[int, int, int] | None) -> None:
+    if background is None:
+        return
+    if len(background) != 3 or any(not isinstance(c, (int, np.integer)) or not 0 <= c <= 255 for c in background):
+        raise ValueError(f"alpha_background must be three integers in 0..255 (R, G, B) or None, got {background!r}")
+
+
 def read_image(
     source: str | Path | bytes | Image.Image,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    alpha_background: tuple[int, int, int] | None = (255, 255, 255),
+    alpha_background: tuple[int, int, int] | None = DEFAULT_BACKGROUND,
 ) -> LoadedImage:
     """Decode an image file (or bytes, or a PIL image) to RGB uint8 with EXIF orientation applied.
 
+    Pixels equal ``cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)`` (the official reader) for 8- and
+    16-bit, gray, palette, CMYK JPEG and WebP files, except where alpha is composited.
+
     Args:
         source: path, encoded bytes, or an already-open PIL image.
-        max_pixels: refuse images with more pixels than this (decompression bombs, absurd sizes).
-        alpha_background: RGB colour that transparent pixels are composited on; None drops alpha and keeps
-            the stored colours (what ``cv2.imread`` does).
+        max_pixels: refuse images with more pixels than this (decompression bombs, absurd sizes). The size is
+            read from the header, before anything is decoded.
+        alpha_background: RGB colour (0..255) that transparent pixels are composited on; None drops alpha and
+            keeps the stored colours (what ``cv2.imread`` does).
+
+    Returns:
+        a :class:`LoadedImage` with ``rgb`` (H, W, 3) uint8.
 
     Raises:
         ImageReadError: missing, empty, truncated, corrupt, non-image or too-large input; names the file.
+        ValueError: ``max_pixels`` or ``alpha_background`` is invalid.
     """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
+    _check_background(alpha_background)
     name = str(source) if isinstance(source, (str, Path)) else ("<bytes>" if isinstance(source, bytes) else "<image>")
     try:
         if isinstance(source, Image.Image):
@@ -142,36 +203,40 @@ def read_image(
                 if len(source) == 0:
                     raise ImageReadError(f"{name}: empty upload (0 bytes)")
                 data = io.BytesIO(source)
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(data)
+            img = _open(data, max_pixels)
         w, h = img.size
         if w * h > max_pixels:
             raise ImageReadError(f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} "
                                  "(possible decompression bomb); raise --max-pixels if the file is trusted")
         orientation, exif = _exif_fields(img)
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
         img.load()
         raw_size = (img.size[1], img.size[0])
-        img = ImageOps.exif_transpose(img) or img
-        rgb, had_alpha = _to_rgb_uint8(img, alpha_background)
+        cmyk_jpeg = img.mode == "CMYK" and img.format == "JPEG"
+        try:
+            img = ImageOps.exif_transpose(img) or img
+        except Exception:  # unreadable EXIF: keep the stored orientation rather than fail the image
+            orientation = 1
+        rgb, had_alpha = _to_rgb_uint8(img, alpha_background, cmyk_jpeg)
     except ImageReadError as e:
         if not str(e).startswith(name):
             raise ImageReadError(f"{name}: {e}") from None
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except Image.DecompressionBombError as e:
         raise ImageReadError(f"{name}: refused, too many pixels (possible decompression bomb): {e}") from e
     except UnidentifiedImageError as e:
         raise ImageReadError(f"{name}: not an image file, or an unsupported format") from e
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageReadError(f"{name}: corrupt or truncated image ({e})") from e
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ImageReadError(f"{name}: image has no pixels")
     return LoadedImage(rgb, name if isinstance(source, (str, Path)) else None, orientation, raw_size, exif, had_alpha)
 
 
-def as_rgb(image: np.ndarray | str | Path | bytes | Image.Image, **kwargs: Any) -> LoadedImage:
-    """Accept an (H, W, 3) uint8 RGB array (used as is), or anything :func:`read_image` reads."""
+def as_rgb(image: LoadedImage | np.ndarray | str | Path | bytes | Image.Image, **kwargs: Any) -> LoadedImage:
+    """Accept a :class:`LoadedImage` (returned as is), an (H, W, 3) RGB array (used as is; (H, W) gray is
+    repeated, a 4th channel dropped), or anything :func:`read_image` reads (``kwargs`` go to it)."""
+    if isinstance(image, LoadedImage):
+        return image
     if isinstance(image, np.ndarray):
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
@@ -181,3 +246,27 @@ def as_rgb(image: np.ndarray | str | Path | bytes | Image.Image, **kwargs: Any) 
             image = image[..., :3]
         return LoadedImage(np.ascontiguousarray(image), None, 1, image.shape[:2])
     return read_image(image, **kwargs)
+
+
+def parse_background(text: str | None) -> tuple[int, int, int] | None:
+    """``"R,G,B"`` (0..255 each) -> a tuple; ``"none"`` -> None (drop alpha like ``cv2.imread``).
+
+    Also accepts ``"white"`` and ``"black"``.
+
+    Raises:
+        ValueError: naming the bad value.
+    """
+    if text is None:
+        return DEFAULT_BACKGROUND
+    t = text.strip().lower()
+    named = {"none": None, "white": (255, 255, 255), "black": (0, 0, 0)}
+    if t in named:
+        return named[t]
+    parts = [s.strip() for s in t.split(",")]
+    try:
+        rgb = tuple(int(s) for s in parts)
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or any(not 0 <= c <= 255 for c in rgb):
+        raise ValueError(f"alpha background must be R,G,B with each 0..255, 'white', 'black' or 'none'; got {text!r}")
+    return rgb  # type: ignore[return-value]
