@@ -4,7 +4,8 @@ A relative Depth Anything prediction ``d`` is affine-invariant inverse depth: ``
 unknown ``s > 0`` and ``t`` that differ per image and per model. Calibration recovers them from anchors
 (:mod:`depthany.geometry.anchors`) with outlier rejection (:mod:`depthany.geometry.robust`):
 
-* ``mode="scale_shift"``: both unknowns; needs >= 2 anchors at different distances, 3+ to reject an outlier.
+* ``mode="scale_shift"``: both unknowns; needs >= 2 anchors at different distances. A bad anchor can only be
+  out-voted when at least 3 good ones agree (any 2 points fit exactly), so use 4 or more.
 * ``mode="scale"``: ``t = 0``. One anchor fixes ``s`` exactly (``s = 1 / (depth * d)``). One equation cannot
   give two unknowns: any ``(s, t)`` on the line ``s * d0 + t = 1/z0`` reproduces the anchor and they disagree
   everywhere else. Scale-only *assumes* the prediction's zero is infinitely far (``d -> 0`` as
@@ -352,8 +353,10 @@ def fit_calibration(
     if fit_mode == "scale":
         notes.append("scale only (shift assumed 0: prediction 0 = infinitely far); one known distance cannot "
                      "separate scale from shift, so depths far from the known ones may drift")
-    if fit_mode == "scale_shift" and idx.size == 2:
-        notes.append("2 points: exact fit with no redundancy, so outliers cannot be detected; add points")
+    need = 2 if fit_mode == "scale_shift" else 1
+    if idx.size <= need + 1 and idx.size > 1:
+        notes.append(f"{idx.size} points: too little redundancy to tell a bad point from a good one (any {need} "
+                     f"fit exactly); add points")
     fin_map = disp[np.isfinite(disp)]
     if fit_mode == "scale_shift" and fin_map.size:
         lo, hi = np.percentile(fin_map, [2, 98])
