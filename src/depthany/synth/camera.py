@@ -47,6 +47,12 @@ class Camera:
     _rotation: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Python numbers only: numpy float64 scalars would promote the float32 ray arithmetic.
+        for name in ("fx", "fy", "cx", "cy", "yaw", "pitch", "roll"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "position", tuple(float(x) for x in self.position))
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
         if self.width < 1 or self.height < 1:
             raise ValueError(f"camera size must be positive, got width={self.width}, height={self.height}")
         if not (self.fx > 0 and self.fy > 0):

@@ -200,7 +200,7 @@ def generate(out: str | Path, count: int, config: WorldConfig | None = None, see
     start = time.perf_counter()
     bar = None
     if progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped]
 
         bar = tqdm(total=count, initial=count - len(todo), unit="img", desc=f"synth {root.name}")
     args = (str(root), config, seed, depth_format, scale, val_fraction)

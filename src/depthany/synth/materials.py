@@ -32,6 +32,12 @@ class Material:
     specular: float = 0.0
     shininess: float = 16.0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "specular", float(self.specular))
+        object.__setattr__(self, "shininess", float(self.shininess))
+        if not 0.0 <= self.specular <= 1.0:
+            raise ValueError(f"specular must be in [0, 1], got {self.specular}")
+
     def to_dict(self) -> dict[str, Any]:
         return {"texture": self.texture.to_dict(), "specular": self.specular, "shininess": self.shininess}
 

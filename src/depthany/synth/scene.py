@@ -38,11 +38,17 @@ class Light:
     intensity: float = 1.0
 
     def __post_init__(self) -> None:
+        _python_numbers(self)
         if self.kind not in ("sun", "point"):
             raise ValueError(f"light kind must be 'sun' or 'point', got {self.kind!r}")
         if self.kind == "sun":
             v = np.asarray(self.vector, float)
-            object.__setattr__(self, "vector", tuple(float(x) for x in v / np.linalg.norm(v)))
+            length = float(np.linalg.norm(v))
+            if not length > 0:
+                raise ValueError(f"sun direction must be non-zero, got {self.vector}")
+            if abs(length - 1.0) > 1e-12:  # leave unit vectors bit-exact, so JSON round trips are exact
+                v = v / length
+            object.__setattr__(self, "vector", tuple(float(x) for x in v))
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class Environment:
     clouds: float = 0.0
     cloud_seed: int = 0
     fog_density: float = 0.0
+
+    def __post_init__(self) -> None:
+        _python_numbers(self)
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,11 @@ class Sensor:
     blur: float = 0.0
     noise: float = 0.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _python_numbers(self)
+        if not self.gamma > 0 or not self.key > 0:
+            raise ValueError(f"sensor gamma and key must be positive, got gamma={self.gamma}, key={self.key}")
 
 
 @dataclass
@@ -151,6 +165,21 @@ class Scene:
                    [Light(**_tuples(x)) for x in d["lights"]], Environment(**_tuples(d["environment"])),
                    Sensor(**_tuples(d["sensor"])), float(d["max_depth"]), [list(g) for g in d["groups"]],
                    dict(d.get("info", {})))
+
+
+def _python_numbers(obj: Any) -> None:
+    """Turn a frozen dataclass's numpy scalars into Python floats/ints (tuples for vectors), so float32
+    shading arithmetic is not promoted and a scene rebuilt from JSON renders the same bits."""
+    for name, value in vars(obj).items():
+        if isinstance(value, (tuple, list, np.ndarray)):
+            value = tuple(float(x) for x in value)
+        elif isinstance(value, (bool, str)):
+            continue
+        elif isinstance(value, (int, np.integer)):
+            value = int(value)
+        else:
+            value = float(value)
+        object.__setattr__(obj, name, value)
 
 
 def _lists(d: dict[str, Any]) -> dict[str, Any]:

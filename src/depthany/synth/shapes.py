@@ -26,6 +26,24 @@ Vec3 = tuple[float, float, float]
 _INF = np.float32(np.inf)
 
 
+def _as_python(obj: Any) -> None:
+    """Store every field of a frozen dataclass as Python floats/ints (tuples of floats for vectors).
+
+    numpy scalars are "strong" types: a float64 centre would silently promote float32 ray arithmetic to
+    float64, so the same scene built in code and rebuilt from JSON would render different bits.
+    """
+    for name, value in vars(obj).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, (tuple, list, np.ndarray)):
+            value = tuple(float(x) for x in value)
+        elif name == "material":
+            value = int(value)
+        else:
+            value = float(value)
+        object.__setattr__(obj, name, value)
+
+
 def _origin(o: np.ndarray) -> np.ndarray:
     return np.asarray(o, dtype=np.float32)
 
@@ -49,11 +67,14 @@ class Plane:
     material: int = 0
 
     def __post_init__(self) -> None:
+        _as_python(self)
         n = np.asarray(self.normal, float)
         length = float(np.linalg.norm(n))
         if not length > 0:
             raise ValueError(f"plane normal must be non-zero, got {self.normal}")
-        object.__setattr__(self, "normal", tuple(float(x) for x in n / length))
+        if abs(length - 1.0) > 1e-12:  # leave unit normals bit-exact, so JSON round trips are exact
+            n = n / length
+        object.__setattr__(self, "normal", tuple(float(x) for x in n))
 
     def intersect(self, o: np.ndarray, d: np.ndarray, tmin: float = 0.0) -> np.ndarray:
         o = _origin(o)
@@ -98,6 +119,7 @@ class Sphere:
     front: float = 0.0
 
     def __post_init__(self) -> None:
+        _as_python(self)
         if not self.radius > 0:
             raise ValueError(f"sphere radius must be positive, got {self.radius}")
 
@@ -140,6 +162,7 @@ class Box:
     material: int = 0
 
     def __post_init__(self) -> None:
+        _as_python(self)
         if not min(self.half) > 0:
             raise ValueError(f"box half extents must be positive, got {self.half}")
 
@@ -204,6 +227,7 @@ class Cylinder:
     front: float = 0.0
 
     def __post_init__(self) -> None:
+        _as_python(self)
         if not self.radius > 0:
             raise ValueError(f"cylinder radius must be positive, got {self.radius}")
         if not self.z1 > self.z0:

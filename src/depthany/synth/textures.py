@@ -72,6 +72,13 @@ class Texture:
     aspect: float = 2.0
 
     def __post_init__(self) -> None:
+        # Python numbers only: numpy float64 scalars would promote the float32 arithmetic.
+        object.__setattr__(self, "colors", tuple(tuple(float(x) for x in c) for c in self.colors))
+        for name in ("scale", "angle", "grime", "duty", "aspect"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "seed", int(self.seed))
+        if len(self.colors) != 3 or any(len(c) != 3 for c in self.colors):
+            raise ValueError(f"texture colors must be three RGB triples, got {self.colors}")
         if self.family not in FAMILIES:
             raise ValueError(f"unknown texture family {self.family!r}; expected one of {', '.join(FAMILIES)}")
         if not self.scale > 0:
