@@ -65,6 +65,10 @@ class DepthPredictor:
         input_size: network short side (default: the model's, 518 for official models); larger values give
             sharper maps (test-time resolution scaling).
         batch_size: images per forward pass in :meth:`predict_batch` (same network size only).
+        backend: the engine behind :attr:`runner`: ``"torch"`` (default, eager PyTorch), ``"onnxruntime"``,
+            ``"openvino"`` or ``"auto"`` (fastest installed for the device and precision); see
+            :mod:`depthany.backends`.
+        backend_options: engine options passed to :func:`depthany.backends.make_runner`.
     """
 
     def __init__(
@@ -75,6 +79,8 @@ class DepthPredictor:
         precision: Precision = "fp32",
         input_size: int | None = None,
         batch_size: int = 4,
+        backend: str = "torch",
+        backend_options: dict[str, Any] | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -90,6 +96,15 @@ class DepthPredictor:
         self.batch_size = batch_size
         # The network call; alternative backends (compiled, ONNX Runtime, ...) replace it.
         self.runner: Callable[[Tensor], Tensor] = self._torch_forward
+        self.backend = "torch"
+        if backend != "torch":
+            from .backends import make_runner
+
+            runner = make_runner(backend, self.model, precision, self.device, name=spec.name,
+                                 **(backend_options or {}))
+            self.backend = runner.name
+            if runner.name != "torch":  # "auto" may resolve to torch: keep the original call
+                self.runner = runner
 
     @classmethod
     def from_pretrained(
@@ -100,14 +115,17 @@ class DepthPredictor:
         precision: Precision = "fp32",
         input_size: int | None = None,
         batch_size: int = 4,
+        backend: str = "torch",
+        backend_options: dict[str, Any] | None = None,
     ) -> DepthPredictor:
         """Load a zoo model (downloading through the HF cache if needed), an HF alias or a local file.
 
         ``model=None`` gives the bundled default model unless ``weights`` describes another architecture.
+        ``backend`` and ``backend_options`` are as in the constructor.
         """
         dev = pick_device(device)
         net, spec = load_model(model, weights, device=dev)
-        return cls(net, spec, dev, precision, input_size, batch_size)
+        return cls(net, spec, dev, precision, input_size, batch_size, backend, backend_options)
 
     # -------------------------------------------------------------------------------------------- network
 
@@ -204,6 +222,7 @@ class DepthPredictor:
             network_size=net_size,
             source=loaded.path,
             meta={"input_size": self.input_size, "precision": self.precision, "device": str(self.device),
+                  "backend": self.backend,
                   "exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size,
                   "weights": self.spec.extra.get("weights")},
         )
