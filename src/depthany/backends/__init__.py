@@ -1,0 +1,123 @@
+"""Inference backends behind :class:`depthany.predictor.DepthPredictor`: one module per engine.
+
+=============  ==================  =====================================================================
+``backend``    extra               precisions
+=============  ==================  =====================================================================
+torch          (core)              fp32 (the exact reference), bf16/fp16 via autocast; any torch device
+onnxruntime    ``[export]``        fp32 (exact); CPU, or CUDA with onnxruntime-gpu
+openvino       ``[openvino]``      fp32 (exact), bf16, fp16; CPU
+=============  ==================  =====================================================================
+
+``"auto"`` picks, for the device and precision, the first installed backend in :data:`AUTO_ORDER` (ordered by
+measured speed on CPUs, see ``docs/performance.md``). Every fp32 backend stays within 1e-5 (max error
+relative to the output range) of PyTorch eager fp32; reduced precisions state their AbsRel against fp32.
+
+Example:
+    >>> from depthany.backends import make_runner                     # doctest: +SKIP
+    >>> runner = make_runner("auto", model, precision="fp32")          # doctest: +SKIP
+    >>> depth = runner(x)                                              # (B, 3, h, w) -> (B, h, w)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import torch
+
+from ..models import DepthAnything
+from . import onnxruntime_backend, openvino_backend, torch_backend
+from .base import EXACT_TOLERANCE, PRECISIONS, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
+
+INFOS: dict[str, BackendInfo] = {
+    i.name: i for i in (torch_backend.INFO, onnxruntime_backend.INFO, openvino_backend.INFO)
+}
+BACKEND_CHOICES: tuple[str, ...] = ("auto", *INFOS)
+
+# Fastest first, per (device type, precision); measured on a 2-core AVX-512/AMX Xeon (docs/performance.md).
+AUTO_ORDER: dict[tuple[str, str], tuple[str, ...]] = {
+    ("cpu", "fp32"): ("openvino", "onnxruntime", "torch"),
+    ("cpu", "bf16"): ("openvino", "torch"),
+    ("cpu", "fp16"): ("openvino",),
+}
+
+
+def is_installed(name: str) -> bool:
+    """True when every module the backend needs can be imported."""
+    info = _info(name)
+    return all(importlib.util.find_spec(m) is not None for m in info.modules)
+
+
+def available_backends() -> list[str]:
+    """Installed backends, in :data:`INFOS` order."""
+    return [n for n in INFOS if is_installed(n)]
+
+
+def _info(name: str) -> BackendInfo:
+    if name not in INFOS:
+        raise ValueError(f"backend must be one of {', '.join(BACKEND_CHOICES)}, got {name!r}")
+    return INFOS[name]
+
+
+def supports(name: str, precision: str, device: str | torch.device = "cpu") -> bool:
+    """Whether backend ``name`` runs ``precision`` on ``device`` (ignores whether it is installed)."""
+    return precision in _info(name).precisions.get(torch.device(device).type, ())
+
+
+def resolve(backend: str, precision: str = "fp32", device: str | torch.device = "cpu") -> str:
+    """Turn ``"auto"`` into a concrete backend and check that the requested one can run the job.
+
+    Raises:
+        ValueError: unknown backend or precision, or a combination the backend does not run.
+        BackendUnavailable: the backend's engine is not installed (the message names the extra).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    dev = torch.device(device).type
+    if backend == "auto":
+        for name in AUTO_ORDER.get((dev, precision), ()):
+            if is_installed(name):
+                return name
+        if supports("torch", precision, dev):
+            return "torch"
+        raise ValueError(f"no backend runs precision {precision!r} on {dev}; try precision='fp32'")
+    info = _info(backend)
+    if not supports(backend, precision, dev):
+        ok = ", ".join(f"{d}: {'/'.join(p)}" for d, p in info.precisions.items())
+        raise ValueError(f"backend {backend!r} does not run precision {precision!r} on {dev} (it runs {ok})")
+    if not is_installed(backend):
+        raise BackendUnavailable(info.install_hint())
+    return backend
+
+
+def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
+                device: str | torch.device | None = None, name: str = "model", **options: Any) -> Runner:
+    """Build the runner for ``backend`` (or ``"auto"``) around ``model``.
+
+    Args:
+        backend: a name from :data:`BACKEND_CHOICES`.
+        model: the network with fp32 weights (ONNX backends export it once and cache the file).
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"``.
+        device: defaults to the model's device.
+        name: used in the cached file name.
+        **options: engine options (``threads``; OpenVINO: ``static``, ``cache_dir``).
+
+    Returns:
+        a :class:`Runner`: (B, 3, h, w) float32 -> (B, h, w) float32 on the CPU.
+    """
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    chosen = resolve(backend, precision, dev)
+    if chosen == "torch":
+        return torch_backend.TorchRunner(model, precision, dev)
+    from .onnx_cache import model_onnx
+
+    path = model_onnx(model, name)
+    if chosen == "onnxruntime":
+        return onnxruntime_backend.OnnxRuntimeRunner(path, precision, dev, **options)
+    return openvino_backend.OpenVinoRunner(path, precision, dev, **options)
+
+
+__all__ = [
+    "AUTO_ORDER", "BACKEND_CHOICES", "EXACT_TOLERANCE", "INFOS", "REDUCED_TOLERANCE", "BackendInfo",
+    "BackendUnavailable", "Runner", "available_backends", "is_installed", "make_runner", "resolve", "supports",
+]

@@ -1,0 +1,67 @@
+"""Error measures between a backend's output and the exact path's output (same input, same weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+ArrayLike = np.ndarray | Tensor
+
+# Pixels whose reference value is below this fraction of the reference maximum are left out of AbsRel:
+# relative disparity is ~0 for sky and far background, where any absolute error is an infinite ratio.
+ABSREL_FLOOR = 0.01
+
+
+def _pair(out: ArrayLike, ref: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    o = out.detach().float().cpu().numpy() if isinstance(out, Tensor) else np.asarray(out)
+    r = ref.detach().float().cpu().numpy() if isinstance(ref, Tensor) else np.asarray(ref)
+    if o.shape != r.shape:
+        raise ValueError(f"output and reference shapes differ: {o.shape} vs {r.shape}")
+    return o.astype(np.float64), r.astype(np.float64)
+
+
+def max_rel_error(out: ArrayLike, ref: ArrayLike) -> float:
+    """max |out - ref| / max |ref|: the largest error relative to the output's range (0 for identical maps).
+
+    This is the "exact" criterion: fp32 backends stay below 1e-5.
+    """
+    o, r = _pair(out, ref)
+    scale = float(np.abs(r).max())
+    if scale == 0.0:
+        return float(np.abs(o).max())
+    return float(np.abs(o - r).max() / scale)
+
+
+def absrel(out: ArrayLike, ref: ArrayLike, floor: float = ABSREL_FLOOR) -> float:
+    """AbsRel with the fp32 output as ground truth: mean(|out - ref| / ref) over pixels where
+    ref > ``floor`` * max(ref) (each map in the batch gets its own floor).
+
+    Normalising by the reference value makes the number comparable across models and scales; it is the
+    reduced-precision criterion (stated bound 1.5 %).
+    """
+    o, r = _pair(out, ref)
+    if r.ndim == 2:
+        o, r = o[None], r[None]
+    vals = []
+    for oi, ri in zip(o.reshape(o.shape[0], -1), r.reshape(r.shape[0], -1)):
+        m = ri > floor * ri.max()
+        if m.any():
+            vals.append(np.abs(oi[m] - ri[m]) / ri[m])
+    return float(np.concatenate(vals).mean()) if vals else 0.0
+
+
+def error_report(out: ArrayLike, ref: ArrayLike) -> dict[str, float]:
+    """The error numbers written into parity reports and benchmark JSON."""
+    o, r = _pair(out, ref)
+    return {
+        "max_abs": float(np.abs(o - r).max()),
+        "mean_abs": float(np.abs(o - r).mean()),
+        "max_rel": max_rel_error(o, r),
+        "absrel": absrel(o, r),
+    }
+
+
+def as_tensor(x: np.ndarray) -> Tensor:
+    """numpy output of an engine -> float32 CPU tensor (no copy when already float32 and contiguous)."""
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))

@@ -1,0 +1,96 @@
+"""OpenVINO on the CPU: f32 (exact) and bf16 (fast; AMX on recent Xeons). Extra: ``[openvino]``.
+
+OpenVINO's CPU plugin defaults to bf16 on CPUs that support it, so the precision is always set explicitly with
+``INFERENCE_PRECISION_HINT``; the runner records the precision the compiled model reports back. By default a
+model is compiled per input shape (static shapes run faster than a dynamic compile) and the last few compiled
+shapes are kept; the predictor groups images by network size, so a folder of same-sized photos compiles once.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .accuracy import as_tensor
+from .base import BackendInfo, BackendUnavailable, Runner
+
+INFO = BackendInfo(
+    name="openvino",
+    modules=("openvino", "onnx", "onnxscript"),
+    extra="openvino,export",
+    precisions={"cpu": ("fp32", "bf16", "fp16")},
+    summary="OpenVINO CPU plugin; fp32 (exact) or bf16/fp16 inference precision; compiled per input shape",
+)
+HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+MAX_COMPILED = 4
+
+
+class OpenVinoRunner(Runner):
+    """Compiled OpenVINO models for the exported graph.
+
+    Args:
+        onnx_path: a file written by :func:`depthany.export.export_onnx`.
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (the CPU plugin's inference precision).
+        device: only ``cpu``.
+        threads: inference threads (default: ``torch.get_num_threads()``).
+        static: compile one model per input shape (default) or a single dynamic-shape model.
+        cache_dir: OpenVINO's compiled-blob cache folder (speeds up later compiles), or None.
+    """
+
+    name = "openvino"
+
+    def __init__(self, onnx_path: str | Path, precision: str = "fp32", device: torch.device | None = None,
+                 threads: int | None = None, static: bool = True, cache_dir: str | Path | None = None) -> None:
+        import openvino as ov
+
+        self.device = device or torch.device("cpu")
+        if self.device.type != "cpu":
+            raise BackendUnavailable(f"the openvino backend runs on the CPU only, not {self.device}")
+        if precision not in HINTS:
+            raise ValueError(f"precision must be one of {', '.join(HINTS)}, got {precision!r}")
+        self.precision = precision
+        self.static = static
+        self._core = ov.Core()
+        if cache_dir is not None:
+            self._core.set_property({"CACHE_DIR": str(cache_dir)})
+        self._onnx_path = str(onnx_path)
+        self._config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": HINTS[precision],
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
+        }
+        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self.executed_precision: str | None = None
+
+    def _request(self, shape: tuple[int, ...]) -> Any:
+        key = shape if self.static else ()
+        req = self._compiled.get(key)
+        if req is not None:
+            self._compiled.move_to_end(key)
+            return req
+        model = self._core.read_model(self._onnx_path)
+        if self.static:
+            model.reshape({model.input(0).get_any_name(): list(shape)})
+        compiled = self._core.compile_model(model, "CPU", self._config)
+        self.executed_precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        req = compiled.create_infer_request()
+        self._compiled[key] = req
+        while len(self._compiled) > MAX_COMPILED:
+            self._compiled.popitem(last=False)
+        return req
+
+    def __call__(self, x: Tensor) -> Tensor:
+        arr = x.detach().float().cpu().contiguous().numpy()
+        req = self._request(tuple(arr.shape))
+        req.infer([arr])
+        return as_tensor(req.get_output_tensor(0).data.copy())
+
+    def describe(self) -> dict[str, str]:
+        d = super().describe()
+        if self.executed_precision is not None:
+            d["executed_precision"] = self.executed_precision
+        return d

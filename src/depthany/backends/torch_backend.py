@@ -1,0 +1,48 @@
+"""PyTorch eager: the exact reference path (fp32) and autocast for bf16/fp16. Runs on any torch device."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..models import DepthAnything
+from .base import BackendInfo, Runner
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+INFO = BackendInfo(
+    name="torch",
+    modules=("torch",),
+    extra=None,
+    precisions={"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16"), "mps": ("fp32", "fp16")},
+    summary="PyTorch eager; fp32 is the exact reference, bf16/fp16 use autocast",
+)
+
+
+class TorchRunner(Runner):
+    """``model(x)`` under ``torch.inference_mode`` (and autocast for bf16/fp16).
+
+    Args:
+        model: the network, already on ``device``, fp32 weights.
+        precision: ``"fp32"`` (bit-identical to calling the model), ``"bf16"`` or ``"fp16"``.
+        device: where inputs are sent.
+    """
+
+    name = "torch"
+
+    def __init__(self, model: DepthAnything, precision: str = "fp32", device: torch.device | None = None) -> None:
+        self.model = model.eval()
+        self.precision = precision
+        self.device = device if device is not None else next(model.parameters()).device
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=DTYPES[self.precision])
+
+    def __call__(self, x: Tensor) -> Tensor:
+        with torch.inference_mode(), self._autocast():
+            return self.model(x.to(self.device)).float()
