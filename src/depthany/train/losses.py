@@ -89,10 +89,13 @@ def gradient_matching_loss(pred: Tensor, target: Tensor, mask: Tensor, scales: i
 
 
 def ssi_gm_losses(pred: Tensor, target: Tensor, mask: Tensor, scales: int = 4) -> tuple[Tensor, Tensor]:
-    """Both relative losses from one normalisation: (affine-invariant loss, gradient matching on the aligned maps).
+    """Both relative losses from one normalisation: (affine-invariant loss, gradient matching).
 
-    The gradient-matching term sees the same median/MAD-aligned prediction and target as the affine-invariant
-    term, so it is invariant to the prediction's scale and shift too.
+    As in the MiDaS paper, the gradient-matching residual is ``R = pred_hat - target_hat`` on the same
+    median/MAD-normalised maps as the affine-invariant term, so both are invariant to the prediction's scale
+    and shift, and every image weighs the same whatever its disparity range. (The MiDaS reference code
+    aligns the prediction to the target by least squares instead; in our runs on tiny from-scratch networks
+    that variant learned more slowly and could drive the output to a constant, see docs/training.md.)
     """
     pn, tn = normalize_affine(pred, mask), normalize_affine(target, mask)
     return ssi_loss_normalized(pn, tn, mask), gradient_matching_loss(pn, tn, mask, scales)
