@@ -50,7 +50,8 @@ def test_chain_through_every_layout_is_bitwise_lossless(v1_file, tmp_path) -> No
         assert ckpt.layout == layout and tensors_equal(ckpt.state_dict, sd)
         if layout != "official":
             assert ckpt.arch == zoo.get_spec("da1-small").arch
-    run(tmp_path / "d.pth", tmp_path / "e.pth", "--to", "dinov2", "--model", "da1-small")
+    out = run(tmp_path / "d.pth", tmp_path / "e.pth", "--to", "dinov2", "--model", "da1-small")
+    assert "175 tensors" in out  # 7 + 14 * 12 encoder tensors
     enc = read_checkpoint(tmp_path / "e.pth")
     assert enc.layout == "dinov2"
     assert tensors_equal(enc.state_dict, {k: v for k, v in sd.items() if k.startswith("pretrained.")})

@@ -86,8 +86,9 @@ def convert_weights(
         shapes, like = expected_shapes(spec_out.arch), sd["pretrained.cls_token"]
         sd.update({key: torch.zeros(shapes[key], dtype=like.dtype) for key in filled})
     save_weights(sd, spec_out, out, cast(OutFormat, to), DTYPES[dtype] if dtype else None)
-    stored = {str(t.dtype).removeprefix("torch.") for t in sd.values() if t.is_floating_point()}
-    return ConvertResult(out, to, ckpt.path, ckpt.layout, spec_out.name, len(sd),
+    written = [t for k, t in sd.items() if to != "dinov2" or k.startswith("pretrained.")]
+    stored = {str(t.dtype).removeprefix("torch.") for t in written if t.is_floating_point()}
+    return ConvertResult(out, to, ckpt.path, ckpt.layout, spec_out.name, len(written),
                          dtype or "/".join(sorted(stored)), filled)
 
 
