@@ -214,3 +214,17 @@ def test_shape_arguments_are_validated() -> None:
         Plane((0, 0, 0), 1.0)
     with pytest.raises(ValueError, match="focal"):
         Camera(10, 10, 0.0, 1.0, 4.5, 4.5)
+
+
+def test_signed_distances() -> None:
+    box = Box((1.0, 2.0, 3.0), (1.0, 0.5, 0.2), yaw=0.7)
+    assert box.distance(np.array([1.0, 2.0, 3.0])) == pytest.approx(-0.2)
+    assert box.distance(np.array([1.0, 2.0, 4.0])) == pytest.approx(0.8)
+    corner = np.array([1.0, 2.0, 3.2]) + 1.0 * np.array([math.cos(0.7), math.sin(0.7), 0.0])
+    assert box.distance(corner + np.array([0.0, 0.0, 0.3])) == pytest.approx(0.3)
+    cyl = Cylinder((0.0, 0.0), 0.0, 2.0, 0.5)
+    assert cyl.distance(np.array([1.5, 0.0, 1.0])) == pytest.approx(1.0)
+    assert cyl.distance(np.array([1.5, 0.0, 3.0])) == pytest.approx(math.sqrt(2))
+    assert cyl.distance(np.array([0.0, 0.0, 1.9])) == pytest.approx(-0.1)
+    assert Sphere((0, 0, 0), 2.0).distance(np.array([0.0, 3.0, 0.0])) == pytest.approx(1.0)
+    assert Plane((0, 0, 2), 1.0).distance(np.array([5.0, 5.0, -1.0])) == pytest.approx(2.0)

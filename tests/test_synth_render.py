@@ -208,3 +208,26 @@ def test_camera_pose_follows_yaw_pitch_roll() -> None:
     np.testing.assert_allclose(cam.rotation[:, 2], [math.cos(0.3), 0.0, math.sin(0.3)], atol=1e-12)
     rolled = Camera(10, 10, 10.0, 10.0, 4.5, 4.5, roll=0.2)
     np.testing.assert_allclose(rolled.rotation[:, 0], [math.cos(0.2), 0.0, -math.sin(0.2)], atol=1e-12)
+
+
+def test_clean_worlds_keep_the_scene_and_drop_degradations() -> None:
+    for index in range(4):
+        noisy = make_scene(2, index, WorldConfig(40, 40, "outdoor"))
+        clean = make_scene(2, index, WorldConfig(40, 40, "outdoor", clean=True))
+        assert clean.shapes == noisy.shapes and clean.camera == noisy.camera
+        assert clean.sensor.noise == clean.sensor.blur == clean.sensor.vignette == 0.0
+        assert clean.environment.fog_density == 0.0
+        assert render(clean).depth.tobytes() == render(noisy).depth.tobytes()
+
+
+def test_assembly_removes_shapes_around_the_camera() -> None:
+    from depthany.synth.objects import Assembly
+
+    asm = Assembly(np.random.default_rng(0))
+    m = asm.material("any")
+    asm.add(Plane((0, 0, 1), 0.0, m))
+    asm.add(Sphere((0.0, 0.0, 1.5), 2.0, m), Sphere((5.0, 0.0, 1.5), 1.0, m), Box((0.0, 0.3, 1.5), (0.1,) * 3, 0, m))
+    asm.add(Sphere((0.0, 9.0, 1.0), 1.0, m))
+    assert asm.clear_around((0.0, 0.0, 1.5), 0.25) == 2  # the sphere around the camera and the box at 0.2 m
+    assert [type(s).__name__ for s in asm.shapes] == ["Plane", "Sphere", "Sphere"]
+    assert asm.shapes[1].center == (5.0, 0.0, 1.5) and asm.groups == []

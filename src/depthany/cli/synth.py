@@ -47,9 +47,11 @@ def parse_size(value: str) -> tuple[int, int]:
               help="Label depths beyond this many metres invalid [default: 20 indoor, 200 otherwise].")
 @click.option("--indoor-fraction", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of indoor samples for --kind mixed.")
+@click.option("--clean", is_flag=True,
+              help="No fog, sensor noise, blur or vignetting (same scenes as without it).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(out: str, count: int, size: str, kind: str, seed: int, workers: int, depth_format: str,
-          val_fraction: float, textures: str, max_depth: float | None, indoor_fraction: float,
+          val_fraction: float, textures: str, max_depth: float | None, indoor_fraction: float, clean: bool,
           quiet: bool) -> None:
     """Render synthetic RGB-D worlds with exact planar depth (resumable: rerun to finish or extend)."""
     height, width = parse_size(size)
@@ -57,7 +59,7 @@ def synth(out: str, count: int, size: str, kind: str, seed: int, workers: int, d
         families = parse_families(textures)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--textures") from None
-    config = WorldConfig(width, height, kind, families, max_depth, indoor_fraction)
+    config = WorldConfig(width, height, kind, families, max_depth, indoor_fraction, clean)
     try:
         report = generate(out, count, config, seed=seed, workers=workers, depth_format=depth_format,
                           val_fraction=val_fraction, progress=not quiet)

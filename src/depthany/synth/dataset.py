@@ -29,7 +29,7 @@ DEPTH_FORMATS = ("png16", "npy")
 STEM_DIGITS = 7
 # dataset.json keys that must match when a run resumes into an existing folder.
 _RUN_KEYS = ("generator", "generator_version", "seed", "width", "height", "kind", "textures", "max_depth",
-             "indoor_fraction", "val_fraction", "depth_encoding", "png16_scale")
+             "indoor_fraction", "clean", "val_fraction", "depth_encoding", "png16_scale")
 
 
 def stem_for(index: int) -> str:
@@ -118,7 +118,7 @@ def _run_info(config: WorldConfig, seed: int, depth_format: str, scale: float, v
     return {"generator": "depthany.synth", "generator_version": GENERATOR_VERSION, "seed": seed,
             "width": config.width, "height": config.height, "kind": config.kind,
             "textures": list(config.families), "max_depth": config.depth_limit,
-            "indoor_fraction": config.indoor_fraction, "val_fraction": val_fraction,
+            "indoor_fraction": config.indoor_fraction, "clean": config.clean, "val_fraction": val_fraction,
             "depth_encoding": depth_format, "png16_scale": scale, "count": count}
 
 

@@ -20,7 +20,8 @@ from .shapes import Box, Cylinder, Plane, Sphere
 from .textures import FAMILIES
 
 FOV_RANGE = (math.radians(50), math.radians(95))
-CAMERA_CLEARANCE = 0.4  # metres kept free around the camera (horizontal)
+CAMERA_CLEARANCE = 0.4  # metres kept free around the camera when placing furniture (horizontal)
+CAMERA_MARGIN = 0.25  # metres: any shape closer than this to the camera is removed at the end
 
 # kind -> (relative frequency, rough footprint radius used for spacing, placed against a wall)
 _FURNITURE: dict[str, tuple[float, float, bool]] = {
@@ -172,6 +173,7 @@ def indoor_scene(rng: np.random.Generator, width: int, height: int, families: tu
     _room_shell(asm, *room)
     cam = _camera(rng, width, height, room)
     _furnish(asm, room, cam)
+    asm.clear_around(cam.position, CAMERA_MARGIN)
     x, y, z = room
     tint = (1.0, float(rng.uniform(0.8, 1.0)), float(rng.uniform(0.6, 1.0)))
     if rng.random() < 0.3:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .materials import Material, sample_material
-from .shapes import Box, Cylinder, Shape, Sphere
+from .shapes import Box, Cylinder, Plane, Shape, Sphere
 from .textures import FAMILIES
 
 
@@ -42,6 +42,19 @@ class Assembly:
         self.shapes.extend(shapes)
         if len(shapes) > 1:
             self.groups.append(list(range(start, start + len(shapes))))
+
+    def clear_around(self, point: tuple[float, float, float], margin: float) -> int:
+        """Remove every bounded shape within ``margin`` metres of ``point`` (or containing it), e.g. the
+        tree crown a camera would otherwise stand in. Returns how many were removed."""
+        p = np.asarray(point, float)
+        keep = [isinstance(s, Plane) or s.distance(p) >= margin for s in self.shapes]
+        if all(keep):
+            return 0
+        new_index = np.cumsum(keep) - 1
+        self.shapes = [s for s, k in zip(self.shapes, keep) if k]
+        groups = [[int(new_index[i]) for i in g if keep[i]] for g in self.groups]
+        self.groups = [g for g in groups if len(g) > 1]
+        return len(keep) - sum(keep)
 
 
 def _rot(x: float, y: float, yaw: float) -> tuple[float, float]:

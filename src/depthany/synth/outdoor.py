@@ -23,6 +23,7 @@ from .textures import FAMILIES, RGB
 
 FOV_RANGE = (math.radians(40), math.radians(90))
 STREET_LENGTH = 400.0  # metres of road modelled ahead of and behind the camera
+CAMERA_MARGIN = 0.5  # metres: any shape closer than this to the camera is removed at the end
 
 
 class _Layout:
@@ -224,5 +225,6 @@ def outdoor_scene(rng: np.random.Generator, width: int, height: int, families: t
         _open_land(asm, lay)
     if rng.random() < 0.5:
         _hills(asm, cam.yaw)
+    asm.clear_around(cam.position, CAMERA_MARGIN)  # e.g. a tree crown around a raised camera
     sun, env = _sky_and_sun(rng)
     return Scene(cam, asm.shapes, asm.materials, [sun], env, sample_sensor(rng), max_depth, asm.groups)

@@ -9,6 +9,8 @@ Every primitive answers the same four questions, vectorised over many rays at on
 * ``uv(p)``: (u, v) surface coordinates in metres at ``p``, so that textures keep their physical size and
   foreshorten like real surface markings.
 * ``bounds()``: bounding sphere (centre (3,), radius) for culling, or None when unbounded.
+* ``distance(point)``: signed distance from one point to the surface (world builders use it to keep
+  the camera out of objects).
 
 Formulas follow the numerically stable forms (closest-approach point instead of the raw quadratic) so
 float32 stays accurate for small objects far away.
@@ -105,6 +107,10 @@ class Plane:
         e1, e2 = (e.astype(np.float32) for e in self.basis())
         return (e1[0] * p[0] + e1[1] * p[1] + e1[2] * p[2], e2[0] * p[0] + e2[1] * p[1] + e2[2] * p[2])
 
+    def distance(self, point: np.ndarray) -> float:
+        """Distance in metres from a point (3,) to the plane (planes have no inside)."""
+        return abs(float(np.dot(self.normal, point)) - self.offset)
+
     def bounds(self) -> tuple[np.ndarray, float] | None:
         return None
 
@@ -143,6 +149,10 @@ class Sphere:
         lon = _wrap_angle(np.arctan2(q[0], q[1]) - np.float32(self.front))
         lat = np.arcsin(np.clip(q[2], -1, 1))
         return lon * np.float32(self.radius), lat * np.float32(self.radius)
+
+    def distance(self, point: np.ndarray) -> float:
+        """Signed distance in metres from a point (3,) to the surface; negative inside."""
+        return float(np.linalg.norm(np.asarray(point, float) - self.center)) - self.radius
 
     def bounds(self) -> tuple[np.ndarray, float] | None:
         return np.asarray(self.center, float), float(self.radius)
@@ -211,6 +221,11 @@ class Box:
         v = np.where(face == 2, y, z)
         return u.astype(np.float32), v.astype(np.float32)
 
+    def distance(self, point: np.ndarray) -> float:
+        """Signed distance in metres from a point (3,) to the surface; negative inside."""
+        q = np.abs(np.array(self._local(np.asarray(point, float), True))) - np.asarray(self.half)
+        return float(np.linalg.norm(np.maximum(q, 0)) + min(q.max(), 0.0))
+
     def bounds(self) -> tuple[np.ndarray, float] | None:
         return np.asarray(self.center, float), float(np.linalg.norm(self.half))
 
@@ -272,6 +287,13 @@ class Cylinder:
         u = np.where(cap, rx, ang * np.float32(self.radius))
         v = np.where(cap, ry, p[2] - np.float32(self.z0))
         return u.astype(np.float32), v.astype(np.float32)
+
+    def distance(self, point: np.ndarray) -> float:
+        """Signed distance in metres from a point (3,) to the surface; negative inside."""
+        p = np.asarray(point, float)
+        radial = math.hypot(p[0] - self.axis_xy[0], p[1] - self.axis_xy[1]) - self.radius
+        axial = abs(p[2] - 0.5 * (self.z0 + self.z1)) - 0.5 * (self.z1 - self.z0)
+        return math.hypot(max(radial, 0.0), max(axial, 0.0)) + min(max(radial, axial), 0.0)
 
     def bounds(self) -> tuple[np.ndarray, float] | None:
         hz = 0.5 * (self.z1 - self.z0)

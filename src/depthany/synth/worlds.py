@@ -6,7 +6,7 @@ so it is the same scene whatever the number of worker processes or the order sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class WorldConfig:
         max_depth: planar depth in metres beyond which pixels are labelled invalid; None = 20 for indoor,
             200 otherwise.
         indoor_fraction: share of indoor samples when ``kind`` is "mixed".
+        clean: no fog, sensor noise, lens blur or vignetting (exposure, gamma and white balance still
+            vary). The random stream is unchanged, so sample i shows the same scene with or without it.
     """
 
     width: int = 256
@@ -39,6 +41,7 @@ class WorldConfig:
     families: tuple[str, ...] = FAMILIES
     max_depth: float | None = None
     indoor_fraction: float = 0.5
+    clean: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -72,6 +75,9 @@ def make_scene(seed: int, index: int, config: WorldConfig) -> Scene:
         kind = "indoor" if rng.random() < config.indoor_fraction else "outdoor"
     build = indoor_scene if kind == "indoor" else outdoor_scene
     scene = build(rng, config.width, config.height, config.families, config.depth_limit)
+    if config.clean:
+        scene.environment = replace(scene.environment, fog_density=0.0)
+        scene.sensor = replace(scene.sensor, noise=0.0, blur=0.0, vignette=0.0)
     scene.info = {"generator": "depthany.synth", "version": GENERATOR_VERSION, "seed": seed, "index": index,
-                  "kind": kind, "families": list(config.families)}
+                  "kind": kind, "families": list(config.families), "clean": config.clean}
     return scene
