@@ -1,0 +1,282 @@
+"""Video in, depth video (and raw depth) out, as a stream: decode, predict in small batches, align, encode.
+
+    >>> from depthany import DepthPredictor
+    >>> from depthany.video import process_video, VideoOptions
+    >>> predictor = DepthPredictor.from_pretrained("da2-small", batch_size=4)      # doctest: +SKIP
+    >>> report = process_video("walk.mp4", predictor, "walk_depth.mp4",
+    ...                        VideoOptions(layout="depth", raw_format="png16", raw_path="walk_depth"))  # doctest: +SKIP
+
+At any time the pipeline holds one batch of frames and their predictions, plus the O(grid) state of the
+temporal aligner: memory does not grow with the length of the video. When the input ends early (a truncated
+file), the run is interrupted (Ctrl-C) or a later frame fails, every output is finished properly: the MP4 is
+valid and playable with the frames done so far.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..io.colormap import cmap_name, colorize
+from ..io.visual import side_by_side
+from .encode import VideoEncoder
+from .flicker import FlickerMeter
+from .raw import RAW_FORMATS, RawDepthWriter, open_raw_writer
+from .source import Frame, FrameSource, VideoReadError, open_source
+from .temporal import RANGE_MODES, TEMPORAL_MODES, AdaptiveRange, RangeMode, TemporalAligner, normalise
+
+if TYPE_CHECKING:
+    from ..geometry.calibrate import Calibration
+    from ..predictor import DepthPredictor
+
+Layout = Literal["depth", "side-by-side"]
+LAYOUTS: tuple[str, ...] = ("depth", "side-by-side")
+
+
+@dataclass
+class VideoOptions:
+    """How to turn frames into pictures and files.
+
+    Attributes:
+        layout: ``"depth"`` (the depth picture alone) or ``"side-by-side"`` (frame | 50 px white | depth).
+        cmap: colour map (see :data:`depthany.io.colormap.COLORMAPS`); near is the top of the map.
+        temporal: ``"ema"`` aligns each frame to a running reference (see :mod:`.temporal`), ``"none"`` uses
+            each frame as predicted; None = ``"ema"`` for relative models, ``"none"`` for metric depth.
+        momentum: weight of the newest frame in the temporal reference.
+        range: colour range per frame: ``"adaptive"`` (slow), ``"frame"`` (own min/max, flickers, like the
+            official scripts) or ``"fixed"``.
+        range_rate: per-frame step of the adaptive range.
+        vmin, vmax: the fixed range, in nearness units (disparity, or 1/m for metric depth).
+        crf, preset: H.264 quality and speed.
+        max_frames: stop after this many frames (None = all).
+        raw_format, raw_path: also write the per-frame values as ``"png16"`` (folder) or ``"npz"`` (file).
+    """
+
+    layout: Layout = "side-by-side"
+    cmap: str = "Spectral_r"
+    temporal: str | None = None
+    momentum: float = 0.1
+    range: RangeMode = "adaptive"
+    range_rate: float = 0.05
+    vmin: float | None = None
+    vmax: float | None = None
+    crf: int = 18
+    preset: str = "medium"
+    max_frames: int | None = None
+    raw_format: str | None = None
+    raw_path: str | Path | None = None
+
+    def check(self) -> None:
+        """Raises ValueError naming the first bad option."""
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        self.cmap = cmap_name(self.cmap)
+        if self.temporal is not None and self.temporal not in TEMPORAL_MODES:
+            raise ValueError(f"temporal must be one of {', '.join(TEMPORAL_MODES)}, got {self.temporal!r}")
+        if self.range not in RANGE_MODES:
+            raise ValueError(f"range must be one of {', '.join(RANGE_MODES)}, got {self.range!r}")
+        if (self.raw_format is None) != (self.raw_path is None):
+            raise ValueError("give raw_format and raw_path together")
+        if self.raw_format is not None and self.raw_format not in RAW_FORMATS:
+            raise ValueError(f"raw_format must be one of {', '.join(RAW_FORMATS)}, got {self.raw_format!r}")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
+
+
+@dataclass
+class Progress:
+    """Where a run stands: ``frames`` done of ``total`` (None when unknown) after ``elapsed`` seconds."""
+
+    frames: int
+    total: int | None
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """Frames per second so far."""
+        return self.frames / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, if the total is known."""
+        if self.total is None or self.rate <= 0:
+            return None
+        return max(0, self.total - self.frames) / self.rate
+
+
+@dataclass
+class VideoReport:
+    """What a run did.
+
+    Attributes:
+        source: the input's description.
+        output: the MP4 written (None if no frame was decoded or no video was asked for).
+        raw: the raw depth folder/file written, if any.
+        frames: frames written.
+        fps: the source's nominal frame rate.
+        seconds: wall time of the run.
+        stopped_early: why the input ended before its end (truncated/corrupt), or None.
+        interrupted: True when the run was stopped with Ctrl-C (outputs are finished all the same).
+        flicker: flicker index of the colour-mapped output (see :mod:`.flicker`).
+        resets: frames on which the temporal reference restarted (the first frame and scene cuts).
+        kind, unit: what the raw values are.
+    """
+
+    source: str
+    output: Path | None
+    raw: Path | None
+    frames: int = 0
+    fps: float = 0.0
+    seconds: float = 0.0
+    stopped_early: str | None = None
+    interrupted: bool = False
+    flicker: float = float("nan")
+    resets: int = 0
+    kind: str = "relative_disparity"
+    unit: str | None = None
+    alignment: list[tuple[float, float]] = field(default_factory=list, repr=False)
+
+    @property
+    def speed(self) -> float:
+        """Frames per second of the whole run (decode + predict + encode)."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def _nearness(values: np.ndarray, metric: bool) -> np.ndarray:
+    if not metric:
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.isfinite(values) & (values > 0), 1.0 / values, np.nan).astype(np.float32)
+
+
+def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
+    while batch := list(itertools.islice(frames, size)):
+        yield batch
+
+
+class _Outputs:
+    """The MP4 encoder and the raw writer, created when the first frame shows the size."""
+
+    def __init__(self, output: Path | None, options: VideoOptions, source: FrameSource, meta: dict[str, Any]) -> None:
+        self.output, self.options, self.source, self.meta = output, options, source, meta
+        self.encoder: VideoEncoder | None = None
+        self.raw: RawDepthWriter | None = None
+
+    def open(self, picture: np.ndarray) -> None:
+        if self.output is not None and self.encoder is None:
+            self.encoder = VideoEncoder(self.output, picture.shape[0], picture.shape[1], self.source.time_base,
+                                        self.source.fps, self.options.crf, self.options.preset)
+        if self.options.raw_format and self.options.raw_path is not None and self.raw is None:
+            self.raw = open_raw_writer(self.options.raw_format, self.options.raw_path, self.meta)
+
+    def close(self) -> None:
+        try:
+            if self.encoder is not None:
+                self.encoder.close()
+        finally:
+            if self.raw is not None:
+                self.raw.close()
+
+
+def process_video(
+    source: str | Path | FrameSource,
+    predictor: DepthPredictor,
+    output: str | Path | None,
+    options: VideoOptions | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    calibration: Calibration | None = None,
+) -> VideoReport:
+    """Predict depth for every frame of ``source`` and write a depth video (and optionally raw depth).
+
+    Args:
+        source: anything :func:`.open_source` opens, or an open :class:`.FrameSource` (closed at the end).
+        predictor: the model; ``predictor.batch_size`` frames go through the network together.
+        output: the ``.mp4`` to write (H.264, yuv420p, the source's timing), or None for raw output only.
+        options: pictures, temporal handling and raw output (default :class:`VideoOptions`).
+        progress: called after every batch with a :class:`Progress`.
+        calibration: turns a relative model's output into metres (see :mod:`depthany.geometry.calibrate`);
+            applied frame by frame to the raw predictions.
+
+    Returns:
+        a :class:`VideoReport`. A Ctrl-C during the run returns a report with ``interrupted=True`` after
+        finishing the outputs.
+
+    Raises:
+        VideoReadError: the input cannot be opened, or no frame could be decoded (naming it).
+        ValueError: bad options.
+    """
+    opts = options or VideoOptions()
+    opts.check()
+    if output is None and opts.raw_format is None:
+        raise ValueError("nothing to write: give an output video, raw output, or both")
+    src = source if isinstance(source, FrameSource) else open_source(source)
+    metric = predictor.spec.arch.head == "metric" or calibration is not None
+    temporal = opts.temporal or ("none" if metric else "ema")
+    aligner = TemporalAligner(momentum=opts.momentum) if temporal == "ema" else None
+    colour_range = AdaptiveRange(opts.range, opts.range_rate, vmin=opts.vmin, vmax=opts.vmax)
+    kind, unit = ("metric_depth", "m") if metric else ("relative_disparity", None)
+    meta = {"kind": kind, "unit": unit, "model": predictor.spec.name, "source": src.name, "fps": src.fps,
+            "time_base": [src.time_base.numerator, src.time_base.denominator], "temporal": temporal,
+            "values": ("depth in metres" if metric else
+                       "relative disparity in the frame of the temporal reference: raw = (value - shift) / scale")}
+    report = VideoReport(src.describe(), Path(output) if output is not None else None,
+                         Path(opts.raw_path) if opts.raw_path is not None else None, fps=src.fps, kind=kind, unit=unit)
+    outs = _Outputs(report.output, opts, src, meta)
+    meter = FlickerMeter()
+    total = src.frame_count if opts.max_frames is None else min(src.frame_count or opts.max_frames, opts.max_frames)
+    start = time.perf_counter()
+    frames: Iterator[Frame] = iter(src)
+    if opts.max_frames is not None:
+        frames = itertools.islice(frames, opts.max_frames)
+    try:
+        for batch in _batches(frames, predictor.batch_size):
+            results = predictor.predict_batch([f.rgb for f in batch])
+            for frame, result in zip(batch, results):
+                if calibration is not None:
+                    result = calibration.apply_result(result)
+                values = result.values
+                near = _nearness(values, metric)
+                scale, shift = 1.0, 0.0
+                if aligner is not None:
+                    near, info = aligner.align(near)
+                    scale, shift = info.scale, info.shift
+                    report.resets += int(info.reset)
+                lo, hi = colour_range.update(near)
+                meter.add(normalise(near, lo, hi))
+                picture = colorize(near, opts.cmap, lo, hi)
+                if opts.layout == "side-by-side":
+                    picture = side_by_side(frame.rgb, picture)
+                outs.open(picture)
+                if outs.encoder is not None:
+                    outs.encoder.write(picture, frame.pts)
+                if outs.raw is not None:
+                    stored = values if metric else near  # relative: the aligned (sequence-consistent) values
+                    a, b = (1.0, 0.0) if metric else (scale, shift)
+                    outs.raw.write(frame.index, stored, frame.pts, frame.time, a, b)
+                report.alignment.append((scale, shift))
+                report.frames += 1
+            if progress is not None:
+                progress(Progress(report.frames, total, time.perf_counter() - start))
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        report.seconds = time.perf_counter() - start
+        report.stopped_early = src.error
+        try:
+            outs.close()
+        finally:
+            if not isinstance(source, FrameSource):
+                src.close()
+    report.flicker = meter.value
+    if report.frames == 0 and not report.interrupted:
+        why = f": {src.error}" if src.error else ""
+        raise VideoReadError(f"{src.name}: no frame could be decoded{why}")
+    if outs.encoder is None:
+        report.output = None
+    return report
