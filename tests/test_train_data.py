@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_worlds import write_planes
 
 from depthany import zoo
 from depthany.train.augment import apply_crop, nearest_source_indices, normalize_image, sample_crop
 from depthany.train.config import DataCfg, RecipeError, SourceCfg
 from depthany.train.data import MixPlan, StepBatches, TrainSet, build_sources, collate, micro_slices
 from depthany.transforms import resize_bicubic
+from train_worlds import write_planes
 
 PRE = zoo.get_spec("da2-mini").preprocess
 
@@ -103,7 +103,7 @@ def test_zero_weight_source_is_never_drawn() -> None:
 def test_epochs_cover_every_sample_once_in_new_orders() -> None:
     plan = MixPlan([7], [1.0], seed=3)
     draws, _ = plan.draws([0], 21)
-    epochs = [[d.index for d in draws[7 * e:7 * e + 7]] for e in range(3)]
+    epochs = [[d.item for d in draws[7 * e:7 * e + 7]] for e in range(3)]
     assert all(sorted(e) == list(range(7)) for e in epochs)
     assert len({tuple(e) for e in epochs}) == 3
     assert MixPlan([7], [1.0], seed=4).draws([0], 7)[0] != draws[:7]  # the seed changes the order
@@ -146,7 +146,7 @@ def test_trainset_samples_are_deterministic(tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert a["image"].shape == (3, 28, 28) and a["depth"].shape == (28, 28) and a["valid"].dtype == torch.bool
     # draw 3 is the same sample in the next epoch but has its own augmentation
-    same_index = [d for d in draws if d.index == draws[0].index]
+    same_index = [d for d in draws if d.item == draws[0].item]
     assert len(same_index) == 2
     assert not torch.equal(ds[same_index[0]]["image"], ds[same_index[1]]["image"])
     batch = collate([ds[d] for d in draws[:4]])

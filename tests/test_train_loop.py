@@ -8,18 +8,17 @@ import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
-from train_worlds import write_planes
 
 from depthany.predictor import DepthPredictor
-from depthany.train import RecipeError, load_recipe, train
+from depthany.train import RecipeError, load_recipe, objectives, train
 from depthany.train import checkpoint as ckpt_mod
-from depthany.train import objectives
 from depthany.train.build import build_model, recipe_spec
 from depthany.train.loop import LAST, state_digest
 from depthany.train.objectives import Objective
 from depthany.train.progress import read_metrics
 from depthany.train.validate import Validator, relative_errors
 from depthany.weights import load_model, save_weights
+from train_worlds import write_planes
 
 CI = Path(__file__).parent.parent / "configs" / "ci-tiny.yaml"
 TIMING = ("images_per_s", "eta_s", "elapsed_s")

@@ -9,7 +9,7 @@ import torch
 
 from .. import zoo
 from ..models import DepthAnything
-from ..weights import WeightsError, fetch, load_into, read_checkpoint
+from ..weights import Checkpoint, WeightsError, fetch, load_into, read_checkpoint
 from .config import Recipe, RecipeError
 
 
@@ -50,7 +50,7 @@ def recipe_spec(recipe: Recipe) -> zoo.ModelSpec:
                          description=f"trained with depthany from {base.name} ({arch.head} head)")
 
 
-def _read(ref: str, key: str) -> object:
+def _read(ref: str, key: str) -> Checkpoint:
     """A checkpoint from a path, or the weights of a zoo model name (downloaded through the HF cache)."""
     try:
         if Path(ref).expanduser().exists():
@@ -72,7 +72,7 @@ def _start_output_active(model: DepthAnything) -> None:
     and training never starts. A positive bias keeps the ReLU active at the start; ``model.init`` overwrites it.
     """
     with torch.no_grad():
-        model.depth_head.scratch.output_conv2[2].bias.fill_(1.0)
+        model.get_parameter("depth_head.scratch.output_conv2.2.bias").fill_(1.0)
 
 
 def build_model(recipe: Recipe, spec: zoo.ModelSpec, device: torch.device | str = "cpu") -> DepthAnything:
@@ -93,7 +93,7 @@ def build_model(recipe: Recipe, spec: zoo.ModelSpec, device: torch.device | str 
             continue
         ckpt = _read(ref, key)
         try:
-            load_into(model, ckpt, encoder_only=encoder_only or ckpt.layout == "dinov2")  # type: ignore[attr-defined]
+            load_into(model, ckpt, encoder_only=encoder_only or ckpt.layout == "dinov2")
         except WeightsError as e:
             raise RecipeError(f"{key}: {e}") from None
     return model.to(device).train()

@@ -38,10 +38,10 @@ Batch = dict[str, Tensor]
 
 
 class Draw(NamedTuple):
-    """One slot of the stream: source index, sample index within that source, and the per-source serial k."""
+    """One slot of the stream: source number, sample number within that source, and the per-source serial k."""
 
     source: int
-    index: int
+    item: int
     serial: int
 
 
@@ -76,7 +76,8 @@ class RGBDSource:
 
     def load(self, index: int, rng: np.random.Generator) -> Batch:
         s = self.folder[index]
-        p = sample_crop(*s.depth.shape, self.data.crop_size, self.data.scale, self.data.hflip, rng)
+        h, w = s.depth.shape
+        p = sample_crop(h, w, self.data.crop_size, self.data.scale, self.data.hflip, rng)
         img, depth, valid = apply_crop(s.rgb, s.depth, s.valid, p)
         return {"image": normalize_image(img, self.pre.mean, self.pre.std), "depth": depth, "valid": valid}
 
@@ -187,9 +188,9 @@ class TrainSet(Dataset):
 
     def __getitem__(self, draw: Draw) -> Batch:  # type: ignore[override]
         rng = np.random.default_rng([self.seed, AUG_STREAM, draw.source, draw.serial])
-        sample = self.sources[draw.source].load(draw.index, rng)
+        sample = self.sources[draw.source].load(draw.item, rng)
         sample["source"] = torch.tensor(draw.source)
-        sample["index"] = torch.tensor(draw.index)
+        sample["index"] = torch.tensor(draw.item)
         return sample
 
 

@@ -126,13 +126,13 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     model = build_model(init, spec, env.device)
     objective = build_objective(recipe, spec.arch.head, spec.arch.max_depth).to(env.device)
     optimizer = build_optimizer(model, recipe.optim)
-    step, cursors, window = 0, [0] * len(recipe.data.sources), Window()
+    start_step, cursors, window = 0, [0] * len(recipe.data.sources), Window()
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         for g, base in zip(optimizer.param_groups, build_optimizer(model, recipe.optim).param_groups):
             g["base_lr"] = base["base_lr"]  # the recipe's learning rates win over the stored ones
-        step, cursors = int(state["step"]), list(state["data"]["cursors"])
+        start_step, cursors = int(state["step"]), list(state["data"]["cursors"])
         window.load(state["log_window"])
         set_rng_state(state["rng"])
     net: torch.nn.Module = model
@@ -148,8 +148,8 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
         raise RecipeError(f"data.sources: the checkpoint has {len(cursors)} sources, the recipe {len(sources)}")
     plan = MixPlan([len(s) for s in sources], [c.weight for c in recipe.data.sources], recipe.seed)
     total = cfg.steps
-    stop = total if until_step is None else max(step, min(until_step, total))
-    batches = StepBatches(plan, cursors, stop - step, cfg.batch_size, env.world, env.rank, cfg.grad_accum)
+    stop = total if until_step is None else max(start_step, min(until_step, total))
+    batches = StepBatches(plan, cursors, stop - start_step, cfg.batch_size, env.world, env.rank, cfg.grad_accum)
     loader = make_loader(TrainSet(sources, recipe.seed), batches, recipe.data.num_workers,
                          pin_memory=env.device.type == "cuda")
     validator = Validator(recipe.data.val, spec, recipe.data.crop_size) if recipe.data.val.path else None
@@ -168,10 +168,10 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / RECIPE).write_text(dump_recipe(recipe))
-        log.start(keep_until=step if state is not None else None)
-        log.write({"kind": "start", "step": step, "world": env.world, "device": str(env.device),
+        log.start(keep_until=start_step if state is not None else None)
+        log.write({"kind": "start", "step": start_step, "world": env.world, "device": str(env.device),
                    "resumed": state is not None})
-    echo(f"training {spec.name}: {spec.arch.encoder.name} {spec.arch.head}, steps {step}->{stop} of {total}, "
+    echo(f"training {spec.name}: {spec.arch.encoder.name} {spec.arch.head}, steps {start_step}->{stop} of {total}, "
          f"batch {cfg.batch_size} = {env.world} process(es) x {cfg.grad_accum} accum x "
          f"{cfg.batch_size // (env.world * cfg.grad_accum)}, device {env.device}, {recipe.precision}")
 
@@ -182,8 +182,8 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     model.train()
     it = iter(loader)
     t_start = t_window = time.perf_counter()
-    start_step = done = step
-    for step in range(step, stop):
+    done = start_step
+    for step in range(start_step, stop):
         factor = lr_factor(step, total, recipe.optim)
         set_lr(optimizer, factor)
 
