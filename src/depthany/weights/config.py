@@ -100,8 +100,8 @@ def _arch_from_v1_hub(cfg: dict[str, Any], where: Path | str) -> zoo.Arch:
     if cfg.get("use_bn") or cfg.get("use_clstoken"):
         raise WeightsError(f"{where}: use_bn / use_clstoken are not used by any released model and not supported")
     arch = zoo.make_arch(name, "v1")
-    return dataclasses.replace(arch, features=int(cfg.get("features", arch.features)),
-                               out_channels=tuple(int(c) for c in cfg.get("out_channels", arch.out_channels)))
+    c0, c1, c2, c3 = (int(c) for c in cfg.get("out_channels", arch.out_channels))
+    return dataclasses.replace(arch, features=int(cfg.get("features", arch.features)), out_channels=(c0, c1, c2, c3))
 
 
 def v1_hub_config(arch: zoo.Arch) -> dict[str, Any]:

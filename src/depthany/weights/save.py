@@ -58,7 +58,10 @@ def _save_torch(sd: dict[str, Tensor], path: Path) -> None:
 
 
 def _save_json(obj: dict, path: Path) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
+    def write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+
+    atomic_write(path, write)
 
 
 def _check_folder(out: Path, weights_name: str) -> None:
