@@ -166,7 +166,8 @@ def generate(out: str | Path, count: int, config: WorldConfig | None = None, see
         count: number of samples.
         config: what to render (size, kind, texture families, max depth); default ``WorldConfig()``.
         seed: run seed; sample i is a pure function of (seed, i, config).
-        workers: processes rendering in parallel (1 = in this process).
+        workers: processes rendering in parallel (1 = in this process). Workers are *spawned*, so a script
+            calling this with workers > 1 must do so under ``if __name__ == "__main__":``.
         depth_format: "png16" (uint16, ``png16_scale`` units per metre, from ``max_depth``) or "npy"
             (float32 metres).
         val_fraction: share of samples listed in ``splits/val.txt`` (the rest in ``splits/train.txt``);

@@ -22,6 +22,7 @@ from .textures import FAMILIES
 FOV_RANGE = (math.radians(50), math.radians(95))
 CAMERA_CLEARANCE = 0.4  # metres kept free around the camera when placing furniture (horizontal)
 CAMERA_MARGIN = 0.25  # metres: any shape closer than this to the camera is removed at the end
+LIGHT_MARGIN = 0.1  # metres: the same around each light
 
 # kind -> (relative frequency, rough footprint radius used for spacing, placed against a wall)
 _FURNITURE: dict[str, tuple[float, float, bool]] = {
@@ -189,4 +190,6 @@ def indoor_scene(rng: np.random.Generator, width: int, height: int, families: tu
     haze = float(rng.uniform(0.005, 0.04)) if rng.random() < 0.1 else 0.0
     env = Environment(zenith=ambient, horizon=(a, a, a), ambient=ambient,
                       ground_ambient=tuple(c * 0.5 for c in ambient), fog_density=haze)  # type: ignore[arg-type]
+    for light in lights:  # a bulb inside a column or a tall cabinet would leave the room in shadow
+        asm.clear_around(light.vector, LIGHT_MARGIN)
     return Scene(cam, asm.shapes, asm.materials, lights, env, sample_sensor(rng), max_depth, asm.groups)
