@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from depthany.cli.synth import parse_size, synth
 from depthany.data.rgbd import RGBDFolder, png16_scale_for
 from depthany.synth import WorldConfig
-from depthany.synth.dataset import generate, is_val, render_sample, stem_for
+from depthany.synth.dataset import generate, is_val, iter_samples, render_sample, stem_for
 
 CFG = WorldConfig(width=48, height=40, kind="mixed")
 
@@ -118,3 +118,16 @@ def test_cli_writes_a_folder_and_names_bad_options(tmp_path: Path) -> None:
     clash = runner.invoke(synth, ["--out", str(out), "--count", "3", "--size", "32x40", "--quiet"])
     assert clash.exit_code != 0 and "different settings" in clash.output
     assert parse_size("256") == (256, 256) and parse_size("256x320") == (256, 320)
+
+
+def test_on_the_fly_samples_equal_the_written_folder(tmp_path: Path) -> None:
+    generate(tmp_path, 3, CFG, seed=4, depth_format="npy", val_fraction=0.5)
+    folder = RGBDFolder(tmp_path)
+    for i, live in enumerate(iter_samples(range(3), CFG, seed=4, val_fraction=0.5)):
+        disk = folder[i]
+        assert live.stem == disk.stem
+        np.testing.assert_array_equal(live.rgb, disk.rgb)
+        np.testing.assert_array_equal(live.depth, disk.depth)
+        np.testing.assert_array_equal(live.valid, disk.valid)
+        assert live.intrinsics == pytest.approx(disk.intrinsics)
+        assert json.loads(json.dumps(live.meta)) == {k: v for k, v in disk.meta.items() if k != "intrinsics"}

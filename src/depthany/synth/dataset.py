@@ -13,6 +13,7 @@ import json
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.rgbd import RGBDWriter, png16_scale_for
+from ..data.rgbd import RGBDSample, RGBDWriter, png16_scale_for
 from .render import Rendering, render
 from .scene import Scene
 from .worlds import GENERATOR_VERSION, WorldConfig, make_scene
@@ -62,6 +63,23 @@ def sample_meta(view: Rendering, scene: Scene, split: str | None) -> dict[str, A
     if split is not None:
         meta["split"] = split
     return meta
+
+
+def iter_samples(indices: Iterable[int], config: WorldConfig | None = None, seed: int = 0,
+                 val_fraction: float = 0.0) -> Iterator[RGBDSample]:
+    """Render samples on the fly, as the same ``RGBDSample`` objects an npy folder would read back.
+
+    For training on endless fresh data without a folder: ``iter_samples(itertools.count(), cfg, seed=1)``.
+    Each sample has ``depth`` (H, W) float32 metres with 0 where invalid, ``valid``, ``intrinsics``, the
+    stem ``stem_for(i)`` and ``meta`` as written to ``meta/<stem>.json`` (without ``intrinsics``).
+    """
+    config = config or WorldConfig()
+    for index in indices:
+        view, scene = render_sample(seed, index, config)
+        split = ("val" if is_val(index, val_fraction) else "train") if val_fraction > 0 else None
+        depth = np.where(view.valid, view.depth, 0).astype(np.float32)
+        yield RGBDSample(view.rgb, depth, view.valid.copy(), view.intrinsics, stem_for(index),
+                         sample_meta(view, scene, split))
 
 
 def is_complete(root: str | Path, index: int) -> bool:
