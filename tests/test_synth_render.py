@@ -231,3 +231,23 @@ def test_assembly_removes_shapes_around_the_camera() -> None:
     assert asm.clear_around((0.0, 0.0, 1.5), 0.25) == 2  # the sphere around the camera and the box at 0.2 m
     assert [type(s).__name__ for s in asm.shapes] == ["Plane", "Sphere", "Sphere"]
     assert asm.shapes[1].center == (5.0, 0.0, 1.5) and asm.groups == []
+
+
+@pytest.mark.slow
+def test_world_statistics_over_many_samples() -> None:
+    """Guards against silently degenerate worlds (blank images, cameras inside objects, no sky)."""
+    cfg = WorldConfig(96, 128, "mixed")
+    kinds, sky, contrast, median_depth = [], [], [], []
+    for index in range(240):
+        scene = make_scene(11, index, cfg)
+        view = render(scene)
+        kinds.append(scene.info["kind"])
+        sky.append(float((view.shape_id == -1).mean()))
+        contrast.append(float(view.rgb.std()))
+        median_depth.append(float(np.median(view.depth[view.valid])))
+    kinds_arr, sky_arr = np.array(kinds), np.array(sky)
+    assert 0.35 < (kinds_arr == "indoor").mean() < 0.65
+    assert (sky_arr[kinds_arr == "indoor"] == 0).all()
+    assert (sky_arr[kinds_arr == "outdoor"] > 0).mean() > 0.8
+    assert min(contrast) > 5
+    assert 0.5 < np.percentile(median_depth, 5) and np.percentile(median_depth, 95) < 60
