@@ -82,6 +82,7 @@ def test_torchrun_two_processes_train_identical_replicas(tmp_path: Path) -> None
     recs = read_metrics(run / "metrics.jsonl")
     assert [r["step"] for r in recs if r["kind"] == "train"] == [1, 2, 3]
     assert recs[0]["world"] == 2 and [r["kind"] for r in recs].count("val") == 1
+    assert [r for r in recs if r["kind"] == "val"][0]["images"] == 3  # 2 + 1 images, summed over ranks
     model, _ = load_model(weights=run / "final.safetensors")
     assert state_digest(model.state_dict()) == ranks[0]["digest"]
 

@@ -95,6 +95,14 @@ def test_resume_is_bitwise_exact(worlds: dict[str, Path], tmp_path: Path) -> Non
                                                   b["optimizer"]["state"][0].values()))
 
 
+def test_loader_workers_do_not_change_the_stream(worlds: dict[str, Path], tmp_path: Path) -> None:
+    sets = ["train.steps=2", "train.log_every=1", "data.scale=[1.0, 1.3]"]
+    inline = train(recipe(worlds, *sets), tmp_path / "w0", echo=quiet)
+    workers = train(recipe(worlds, *sets, "data.num_workers=2"), tmp_path / "w2", echo=quiet)
+    assert workers.weights_sha256 == inline.weights_sha256
+    assert train_records(tmp_path / "w2") == train_records(tmp_path / "w0")
+
+
 def test_resume_drops_log_records_past_the_checkpoint(worlds: dict[str, Path], tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(recipe(worlds, "train.steps=4", "train.log_every=1", "train.ckpt_every=2"), run, until_step=4,

@@ -11,23 +11,19 @@ recipe are taken relative to the current directory, like command-line arguments.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
+
+from .strict import FieldError, RecipeError, apply_override, from_dict, parse_override, to_plain
+
+__all__ = ["RecipeError", "apply_override", "parse_override"]  # re-exported: the CLI and extensions use them
 
 Precision = Literal["fp32", "bf16"]
 HeadName = Literal["relative", "metric"]
 ScheduleKind = Literal["linear", "poly", "constant"]
-
-
-class RecipeError(ValueError):
-    """A recipe is malformed: unknown key, wrong type or out-of-range value. The message names the key."""
 
 
 @dataclass(frozen=True)
@@ -174,152 +170,6 @@ class Recipe:
     train: TrainCfg = field(default_factory=TrainCfg)
 
 
-# ----------------------------------------------------------------------------------------- dict -> dataclass
-
-
-class _KeyError(Exception):
-    """Internal: a problem at a dotted key; the loader adds the file name."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key, self.message = key, message
-
-
-def build(cls: type[Any], data: Any, prefix: str = "") -> Any:
-    """Strictly convert a plain mapping into dataclass ``cls`` (nested dataclasses, tuples, literals, optionals).
-
-    Raises:
-        RecipeError: naming the dotted key (``prefix`` + field) that is unknown or mistyped.
-    """
-    try:
-        return _build(cls, data, prefix)
-    except _KeyError as e:
-        raise RecipeError(f"{e.key}: {e.message}") from None
-
-
-def _build(cls: type[Any], data: Any, prefix: str) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise _KeyError(prefix.rstrip(".") or "<recipe>", f"expected a mapping of keys, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        k = str(unknown[0])
-        close = difflib.get_close_matches(k, list(fields), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise _KeyError(prefix + k, f"unknown key{hint}; known keys here: {', '.join(fields)}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], prefix + name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _KeyError(prefix + name, "required key is missing")
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check (and lightly convert) one value against a type annotation."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], key) if len(inner) == 1 else value
-    if origin is Literal:
-        if value not in args:
-            raise _KeyError(key, f"must be one of {', '.join(map(repr, args))}, got {value!r}")
-        return value
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key + ".")  # type: ignore[arg-type]
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise _KeyError(key, f"expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{key}.{i}") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise _KeyError(key, f"expected a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(v, a, f"{key}.{i}") for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _KeyError(key, f"expected a mapping, got {value!r}")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise _KeyError(key, f"expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _KeyError(key, f"expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        # YAML 1.1 reads "5e-6" (no dot) as a string; accept any numeric spelling.
-        if isinstance(value, bool):
-            raise _KeyError(key, f"expected a number, got {value!r}")
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise _KeyError(key, f"expected a number, got {value!r}") from None
-    if tp is str:
-        if not isinstance(value, str):
-            raise _KeyError(key, f"expected a string, got {value!r}")
-        return value
-    raise TypeError(f"recipe field {key} has an unsupported annotation {tp!r}")  # a bug in this module
-
-
-# ------------------------------------------------------------------------------------------------- overrides
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``"optim.lr=1e-4"`` -> ``("optim.lr", "1e-4")`` with the value parsed as YAML (``null``, lists, ...)."""
-    if "=" not in text:
-        raise RecipeError(f"--set {text!r}: expected KEY=VALUE, for example optim.lr=1e-4")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise RecipeError(f"--set {text!r}: malformed key {key!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as e:
-        raise RecipeError(f"--set {text!r}: value is not valid YAML ({e})") from None
-    return key, value
-
-
-def apply_override(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set dotted ``key`` in a nested dict in place; numeric parts index lists (``data.sources.0.path``).
-
-    Index ``len(list)`` appends a new entry, so ``--set data.sources.0.path=X`` works on an empty list.
-    """
-    parts = key.split(".")
-    node: Any = data
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        where = ".".join(parts[: i + 1])
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) > len(node):
-                raise RecipeError(f"--set {key}: {where}: list index must be 0..{len(node)}")
-            idx = int(part)
-            if idx == len(node):
-                node.append(value if last else {})
-            elif last:
-                node[idx] = value
-            node = node[idx]
-        elif isinstance(node, dict):
-            if last:
-                node[part] = value
-            else:
-                if node.get(part) is None:
-                    node[part] = [] if parts[i + 1].isdigit() else {}
-                node = node[part]
-        else:
-            raise RecipeError(f"--set {key}: {'.'.join(parts[:i])} is a value, not a section")
-
-
 # ------------------------------------------------------------------------------------------------- load/dump
 
 
@@ -333,9 +183,9 @@ def recipe_from_dict(data: dict[str, Any], where: str = "<recipe>", overridden: 
     from .build import recipe_spec  # local: building the spec imports the model package (torch)
 
     try:
-        recipe = _build(Recipe, data, "")
+        recipe = from_dict(Recipe, data, "")
         validate(recipe)
-    except _KeyError as e:
+    except FieldError as e:
         raise RecipeError(f"{_origin(e.key, where, overridden)}: {e.key}: {e.message}") from None
     try:
         recipe_spec(recipe)  # unknown zoo name, metric head without max_depth, bad custom sizes
@@ -378,19 +228,9 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | tuple[str
     return recipe_from_dict(data, where, tuple(keys))
 
 
-def recipe_to_dict(recipe: Any) -> dict[str, Any]:
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
     """A plain dict (lists, not tuples) that :func:`recipe_from_dict` turns back into the same recipe."""
-
-    def plain(v: Any) -> Any:
-        if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-
-    return plain(recipe)
+    return to_plain(recipe)  # type: ignore[no-any-return]
 
 
 def dump_recipe(recipe: Recipe) -> str:
@@ -418,11 +258,11 @@ def recipe_diff(a: Recipe, b: Recipe) -> list[str]:
 
 def _check(ok: bool, key: str, message: str) -> None:
     if not ok:
-        raise _KeyError(key, message)
+        raise FieldError(key, message)
 
 
 def validate(r: Recipe) -> None:
-    """Range and consistency checks that types alone cannot express. Raises ``_KeyError`` (internal)."""
+    """Range and consistency checks that types alone cannot express. Raises :class:`FieldError`."""
     from .objectives import OBJECTIVES  # local: objectives import torch, keep recipe parsing light
 
     patch = 14  # every Depth Anything encoder uses 14-pixel patches
