@@ -157,7 +157,7 @@ def _load_predictor(model: str | None, weights: Path | None, device: str, precis
 def _run(predictor: Any, items: list[Any], formats: list[Any], out_dir: Path, report: _Report, *,
          max_pixels: int, background: tuple[int, int, int] | None, cmap: str, png16_scale: float | None,
          png16_offset: float | None, options: dict[str, dict[str, Any]]) -> None:
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     from ..io.image import ImageReadError, LoadedImage, read_image
     from ..io.outputs import OutputContext, write_outputs

@@ -249,7 +249,7 @@ def write_exr(path: str | Path, values: np.ndarray, half: bool = False,
     ``Y`` is the channel name other readers (OpenCV among them) treat as a gray image. ``half`` stores
     float16. ``meta`` (kind, unit, model...) goes into a string header attribute ``depthany`` as JSON.
     """
-    import OpenEXR
+    import OpenEXR  # type: ignore[import-not-found]
 
     v = _as_2d_float32(values)
     v = np.ascontiguousarray(v.astype(np.float16) if half else v)
@@ -267,7 +267,7 @@ def read_exr(path: str | Path, channel: str = "Y") -> np.ndarray:
     Raises:
         ValueError: the channel is missing (names the file and the channels present).
     """
-    import OpenEXR
+    import OpenEXR  # type: ignore[import-not-found]
 
     with OpenEXR.File(str(path)) as f:
         channels = f.channels()
