@@ -13,6 +13,7 @@ See docs/synthetic.md.
 """
 
 from .camera import Camera, focal_from_fov
+from .dataset import GenerateReport, generate, iter_samples
 from .materials import Material
 from .render import Rendering, render
 from .scene import Environment, Light, Scene, Sensor
@@ -20,6 +21,6 @@ from .shapes import Box, Cylinder, Plane, Sphere
 from .textures import FAMILIES, Texture, parse_families
 from .worlds import KINDS, WorldConfig, make_scene, sample_rng
 
-__all__ = ["FAMILIES", "KINDS", "Box", "Camera", "Cylinder", "Environment", "Light", "Material", "Plane",
-           "Rendering", "Scene", "Sensor", "Sphere", "Texture", "WorldConfig", "focal_from_fov", "make_scene",
-           "parse_families", "render", "sample_rng"]
+__all__ = ["FAMILIES", "KINDS", "Box", "Camera", "Cylinder", "Environment", "GenerateReport", "Light", "Material",
+           "Plane", "Rendering", "Scene", "Sensor", "Sphere", "Texture", "WorldConfig", "focal_from_fov", "generate",
+           "iter_samples", "make_scene", "parse_families", "render", "sample_rng"]
