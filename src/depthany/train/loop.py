@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,6 +147,8 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     sources = build_sources(recipe.data, spec.preprocess)
     if len(cursors) != len(sources):
         raise RecipeError(f"data.sources: the checkpoint has {len(cursors)} sources, the recipe {len(sources)}")
+    if start_step > cfg.steps:
+        raise RecipeError(f"train.steps: {cfg.steps} is below the checkpoint's step {start_step}")
     plan = MixPlan([len(s) for s in sources], [c.weight for c in recipe.data.sources], recipe.seed)
     total = cfg.steps
     stop = total if until_step is None else max(start_step, min(until_step, total))
@@ -188,7 +191,7 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
         set_lr(optimizer, factor)
 
         # Accumulate gradients over micro-batches; DDP averages them across processes in the last backward.
-        terms: dict[str, float] = {}
+        terms: dict[str, torch.Tensor] = {}
         for micro in range(cfg.grad_accum):
             batch = {k: v.to(env.device, non_blocking=True) for k, v in next(it).items()}
             if step == start_step and micro == 0:
@@ -201,19 +204,21 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
                 with autocast():
                     losses = objective(net, batch)
                 (losses["loss"] / cfg.grad_accum).backward()
-            for k, v in losses.items():
-                terms[k] = terms.get(k, 0.0) + v.item() / cfg.grad_accum
+            for k, v in losses.items():  # stay on the device: no GPU sync per micro-step
+                terms[k] = terms.get(k, 0) + v.detach().float() / cfg.grad_accum
 
         # Gradients are identical on every process now, so is the norm: all ranks stop together on a NaN.
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        if not (torch.isfinite(torch.tensor(grad_norm)) and torch.isfinite(torch.tensor(terms["loss"]))):
-            raise FloatingPointError(f"step {step + 1}: non-finite loss {terms['loss']} or gradient norm {grad_norm}; "
-                                     f"{run_dir / LAST} holds the last good state (try a lower optim.lr)")
+        # One host sync per step (the .item()s) buys a NaN check before the optimiser can spread it.
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+        values = {k: v.item() for k, v in terms.items()}
+        if not (math.isfinite(grad_norm) and math.isfinite(values["loss"])):
+            raise FloatingPointError(f"step {step + 1}: non-finite loss {values['loss']} or gradient norm "
+                                     f"{grad_norm}; {run_dir / LAST} holds the last good state (try a lower optim.lr)")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         cursors = plan.draws(cursors, cfg.batch_size)[1]
         done = step + 1
-        window.add({**terms, "grad_norm": grad_norm})
+        window.add({**values, "grad_norm": grad_norm})
 
         # A session cut short by until_step logs nothing extra: its open window is checkpointed and
         # continues after resume, so every log line averages the same steps as an uninterrupted run.
