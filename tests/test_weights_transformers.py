@@ -101,3 +101,18 @@ def test_swiglu_gate_is_the_first_half_of_w12() -> None:
     gate, up = mlp.w12.weight.chunk(2), mlp.w12.bias.chunk(2)
     expected = mlp.w3(torch.nn.functional.silu(x @ gate[0].T + up[0]) * (x @ gate[1].T + up[1]))
     assert torch.allclose(mlp(x), expected, atol=1e-6)
+
+
+def test_full_size_small_model_agrees_with_transformers_at_518(tmp_path) -> None:
+    """The real ViT-S/DPT widths with weights whose output varies (tests/test_models.py uses near-constant
+    random weights, under which a wrong layer tap would stay inside the tolerance)."""
+    spec = zoo.get_spec("da2-small")
+    sd = random_state(spec.arch, seed=3)
+    folder = save_weights(sd, spec, tmp_path / "hf", "transformers")
+    theirs = transformers.DepthAnythingForDepthEstimation.from_pretrained(folder).eval()
+    ours, _ = load_model("da2-small", folder)
+    x = torch.randn(1, 3, 518, 518, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b = ours(x), theirs(pixel_values=x).predicted_depth
+    rng = float(a.max() - a.min())
+    assert rng > 1e-2 * float(a.abs().max()) and float((a - b).abs().max()) <= 1e-4 * rng
