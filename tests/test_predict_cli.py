@@ -223,3 +223,23 @@ def test_as_a_subprocess(tmp_path: Path, weights: Path) -> None:
                           "--weights", str(weights), "--format", "bogus"], capture_output=True, text=True,
                          env=env, timeout=300)
     assert bad.returncode == 2 and "unknown output format" in bad.stderr
+
+
+def test_zoo_model_not_cached_offline_exits_2_with_instructions(tmp_path: Path) -> None:
+    img = save(tmp_path / "x.png", image())
+    res = run(img, "--model", "da2-small", "--out", tmp_path / "out")
+    assert res.exit_code == 2
+    assert "error: da2-small: weights not found" in res.stderr and "depth_anything_v2_vits.pth" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_ply_code_missing_is_a_usage_error(tmp_path: Path, weights: Path, monkeypatch) -> None:
+    from depthany.io import outputs
+
+    broken = outputs.OutputFormat("ply", "depthany.io.no_pointcloud_here:write_result_ply", (".ply",), "")
+    monkeypatch.setitem(outputs.FORMATS, "ply", broken)
+    img = save(tmp_path / "x.png", image())
+    res = run(img, "--weights", weights, "--out", tmp_path / "out", "--format", "npy,ply")
+    assert res.exit_code == 2
+    assert "output format 'ply' is not available" in res.output + res.stderr
+    assert "Traceback" not in res.output + res.stderr
