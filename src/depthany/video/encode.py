@@ -32,6 +32,46 @@ def pad_even(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
 
 
+class Retimer:
+    """Timestamps for the output: the source's, snapped to its nominal frame grid where they sit on it.
+
+    Containers store time in ticks; Matroska uses milliseconds, so a 23.976 fps video there says 0, 42, 83,
+    125 ms... Copied as is, an MP4 of it would report 24.015 fps. A timestamp within one source tick of frame
+    ``n`` of the nominal ``rate`` is therefore written as exactly ``n / rate``; any other (variable-rate) time is
+    kept. The output time base is fine enough for both (the least common multiple of the two denominators),
+    unless that is absurdly fine, in which case the source's time base is used unchanged.
+
+    Args:
+        rate: nominal frame rate of the source (a fraction such as 24000/1001).
+        time_base: the source's time base.
+    """
+
+    MAX_TIMESCALE = 1 << 20
+
+    def __init__(self, rate: Fraction, time_base: Fraction) -> None:
+        self.rate, self.source_tb = Fraction(rate), Fraction(time_base)
+        per_frame = 1 / self.rate  # seconds per frame
+        lcm = _lcm(per_frame.denominator, self.source_tb.denominator)
+        self.snap = self.rate > 0 and lcm <= self.MAX_TIMESCALE
+        self.time_base = Fraction(1, lcm) if self.snap else self.source_tb
+
+    def __call__(self, pts: int) -> int:
+        """Source ``pts`` (source time base) -> output pts (:attr:`time_base`)."""
+        t = pts * self.source_tb
+        if not self.snap:
+            return int(pts)
+        n = round(t * self.rate)
+        if abs(t - n / self.rate) < self.source_tb:
+            t = n / self.rate
+        return int(round(t / self.time_base))
+
+
+def _lcm(a: int, b: int) -> int:
+    from math import gcd
+
+    return a * b // gcd(a, b)
+
+
 class VideoEncoder:
     """Write (H, W, 3) uint8 RGB frames to an H.264 (yuv420p) MP4.
 
@@ -39,14 +79,14 @@ class VideoEncoder:
         path: output file (``.mp4``; ``.mov`` and ``.mkv`` also work).
         height, width: frame size in pixels (padded to even numbers in the file).
         time_base: unit of the timestamps passed to :meth:`write`, in seconds.
-        fps: nominal frame rate (written as the stream's rate).
+        fps: nominal frame rate (written as the stream's rate), a float or an exact fraction.
         crf: x264 constant rate factor, 0 (lossless) .. 51; 18 is visually lossless for depth pictures.
         preset: x264 speed/size trade-off (``ultrafast`` .. ``veryslow``).
 
     Use as a context manager, or call :meth:`close`; closing flushes the encoder and writes the index.
     """
 
-    def __init__(self, path: str | Path, height: int, width: int, time_base: Fraction, fps: float,
+    def __init__(self, path: str | Path, height: int, width: int, time_base: Fraction, fps: float | Fraction,
                  crf: int = 18, preset: str = "medium") -> None:
         import av
 
@@ -61,7 +101,9 @@ class VideoEncoder:
         self._last_pts = -1
         options = {"movflags": "+faststart"} if self.path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
         self._container: Any = av.open(str(self.path), mode="w", options=options)
-        rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(30)
+        rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+        if not rate > 0:
+            rate = Fraction(30)
         self._stream: Any = self._container.add_stream("libx264", rate=rate)
         eh, ew = even_size(height, width)
         self._stream.width, self._stream.height = ew, eh

@@ -2,8 +2,10 @@
 
 Flicker index: the mean absolute frame-to-frame change of the *normalised* maps, the [0, 1] positions on the
 colour map that the viewer sees as colours, averaged over pixels and consecutive frame pairs. On a static
-camera looking at a static scene the true depth does not change, so every bit of it is flicker. 0.01 means
-that colours move by 1% of the colour map per frame on average.
+camera looking at a static scene the true depth does not change, so every bit of it is flicker or noise. 0.01
+means that colours move by 1% of the colour map per frame on average. The *global* index takes the median
+change instead of the mean absolute one: it counts only changes that move the whole picture (flicker proper)
+and not independent pixel noise, which a narrower colour range shows with more contrast.
 
 :func:`static_sequence` renders one synthetic world from a fixed camera ``n`` times with a different sensor
 exposure, white balance and noise per frame (an auto-exposing camera): the pictures change, the depth does
@@ -25,28 +27,38 @@ import numpy as np
 class FlickerMeter:
     """Accumulate the flicker index of a stream of normalised maps.
 
-    Feed (H, W) maps in [0, 1] (NaN = no value) with :meth:`add`; :attr:`value` is the mean absolute change
-    between consecutive maps over pixels valid in both, averaged over frame pairs (NaN before two frames).
+    Feed (H, W) maps in [0, 1] (NaN = no value) with :meth:`add`. Over pixels valid in both of two
+    consecutive maps, :attr:`value` is the mean absolute change and :attr:`global_value` the absolute median
+    change (the part of the change that moves the whole picture, i.e. flicker without pixel noise), each
+    averaged over frame pairs (NaN before two frames).
     """
 
     def __init__(self) -> None:
         self._prev: np.ndarray | None = None
         self._sum = 0.0
+        self._global = 0.0
         self.pairs = 0
 
     def add(self, normalised: np.ndarray) -> None:
         cur = np.asarray(normalised, dtype=np.float32)
         if self._prev is not None and self._prev.shape == cur.shape:
-            diff = np.abs(cur - self._prev)
+            diff = cur - self._prev
             diff = diff[np.isfinite(diff)]
             if diff.size:
-                self._sum += float(diff.mean())
+                self._sum += float(np.abs(diff).mean())
+                self._global += abs(float(np.median(diff)))
                 self.pairs += 1
         self._prev = cur.copy()
 
     @property
     def value(self) -> float:
+        """Mean absolute frame-to-frame change, in colour-map fractions per frame."""
         return self._sum / self.pairs if self.pairs else float("nan")
+
+    @property
+    def global_value(self) -> float:
+        """Mean absolute median frame-to-frame change (whole-picture flicker)."""
+        return self._global / self.pairs if self.pairs else float("nan")
 
 
 def flicker_index(maps: Iterable[np.ndarray]) -> float:
@@ -106,6 +118,25 @@ def static_sequence(n: int, height: int = 96, width: int = 128, seed: int = 0, k
     return StaticSequence(frames, depth.astype(np.float32), valid)
 
 
+def moving_sequence(n: int, height: int = 96, width: int = 128, seed: int = 0, kind: str = "indoor",
+                    step: tuple[float, float, float] = (0.02, 0.03, 0.0), yaw_step: float = 0.004
+                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Render one synthetic world from a camera that moves ``step`` metres (world x, y, z) and turns
+    ``yaw_step`` radians per frame. Returns ``n`` (rgb (H, W, 3) uint8, planar depth (H, W) float32 metres)."""
+    from ..synth.render import render
+    from ..synth.worlds import WorldConfig, make_scene
+
+    scene = make_scene(seed, 0, WorldConfig(width, height, kind))  # type: ignore[arg-type]
+    cam = scene.camera
+    out = []
+    for i in range(n):
+        pos = tuple(float(p + i * d) for p, d in zip(cam.position, step))
+        moved = dataclasses.replace(scene, camera=dataclasses.replace(cam, position=pos, yaw=cam.yaw + i * yaw_step))
+        r = render(moved)
+        out.append((r.rgb, r.depth.astype(np.float32)))
+    return out
+
+
 class SimulatedRelativeModel:
     """Per-frame outputs of an imperfect relative model, from the true disparity.
 
@@ -125,9 +156,9 @@ class SimulatedRelativeModel:
         self.scale_jitter, self.shift_jitter, self.noise = scale_jitter, shift_jitter, noise
         self.spike_fraction, self.spike = spike_fraction, spike
 
-    def __call__(self) -> np.ndarray:
-        """The next frame's (H, W) float32 prediction."""
-        d = self.disparity
+    def __call__(self, disparity: np.ndarray | None = None) -> np.ndarray:
+        """The next frame's (H, W) float32 prediction (of ``disparity`` if given: a moving camera)."""
+        d = self.disparity if disparity is None else np.asarray(disparity, dtype=np.float64)
         s = float(np.exp(self.rng.normal(0, self.scale_jitter)))
         t = float(self.rng.normal(0, self.shift_jitter * self.spread))
         out = s * d + t + self.rng.normal(0, self.noise * self.spread, d.shape)

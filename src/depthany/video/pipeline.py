@@ -25,7 +25,7 @@ import numpy as np
 
 from ..io.colormap import cmap_name, colorize
 from ..io.visual import side_by_side
-from .encode import VideoEncoder
+from .encode import Retimer, VideoEncoder
 from .flicker import FlickerMeter
 from .raw import RAW_FORMATS, RawDepthWriter, open_raw_writer
 from .source import Frame, FrameSource, VideoReadError, open_source
@@ -123,7 +123,7 @@ class VideoReport:
         seconds: wall time of the run.
         stopped_early: why the input ended before its end (truncated/corrupt), or None.
         interrupted: True when the run was stopped with Ctrl-C (outputs are finished all the same).
-        flicker: flicker index of the colour-mapped output (see :mod:`.flicker`).
+        flicker, flicker_global: flicker indices of the colour-mapped output (see :mod:`.flicker`).
         resets: frames on which the temporal reference restarted (the first frame and scene cuts).
         kind, unit: what the raw values are.
     """
@@ -137,6 +137,7 @@ class VideoReport:
     stopped_early: str | None = None
     interrupted: bool = False
     flicker: float = float("nan")
+    flicker_global: float = float("nan")
     resets: int = 0
     kind: str = "relative_disparity"
     unit: str | None = None
@@ -167,11 +168,12 @@ class _Outputs:
         self.output, self.options, self.source, self.meta = output, options, source, meta
         self.encoder: VideoEncoder | None = None
         self.raw: RawDepthWriter | None = None
+        self.retime = Retimer(source.rate, source.time_base)
 
     def open(self, picture: np.ndarray) -> None:
         if self.output is not None and self.encoder is None:
-            self.encoder = VideoEncoder(self.output, picture.shape[0], picture.shape[1], self.source.time_base,
-                                        self.source.fps, self.options.crf, self.options.preset)
+            self.encoder = VideoEncoder(self.output, picture.shape[0], picture.shape[1], self.retime.time_base,
+                                        self.source.rate, self.options.crf, self.options.preset)
         if self.options.raw_format and self.options.raw_path is not None and self.raw is None:
             self.raw = open_raw_writer(self.options.raw_format, self.options.raw_path, self.meta)
 
@@ -254,7 +256,7 @@ def process_video(
                     picture = side_by_side(frame.rgb, picture)
                 outs.open(picture)
                 if outs.encoder is not None:
-                    outs.encoder.write(picture, frame.pts)
+                    outs.encoder.write(picture, outs.retime(frame.pts))
                 if outs.raw is not None:
                     stored = values if metric else near  # relative: the aligned (sequence-consistent) values
                     a, b = (1.0, 0.0) if metric else (scale, shift)
@@ -273,7 +275,7 @@ def process_video(
         finally:
             if not isinstance(source, FrameSource):
                 src.close()
-    report.flicker = meter.value
+    report.flicker, report.flicker_global = meter.value, meter.global_value
     if report.frames == 0 and not report.interrupted:
         why = f": {src.error}" if src.error else ""
         raise VideoReadError(f"{src.name}: no frame could be decoded{why}")

@@ -6,7 +6,7 @@
   every frame's timestamp, written when the writer is closed.
 * ``npz``: one zip with ``frame_000000`` ... as (H, W) float32 arrays and, at the end, ``pts`` (int64, time
   base units), ``time`` (float64 seconds), ``scale``/``shift`` (the temporal alignment per frame) and ``meta``
-  (a JSON string). ``np.load(path)["frame_000012"]`` reads one frame without loading the others. Frames are
+  (a 0-d JSON string: ``json.loads(z["meta"].item())``). ``np.load(path)["frame_000012"]`` reads one frame without loading the others. Frames are
   streamed into the zip, so writing takes constant memory; the file is uncompressed float32 (4 bytes per
   pixel per frame), choose png16 for long videos.
 
@@ -111,7 +111,9 @@ class NpzStreamWriter(RawDepthWriter):
 
     def _put(self, name: str, array: np.ndarray) -> None:
         with self._zip.open(f"{name}.npy", mode="w", force_zip64=True) as f:
-            np.lib.format.write_array(f, np.ascontiguousarray(array), allow_pickle=False)
+            a = np.asarray(array)
+            # ascontiguousarray would turn the 0-d ``meta`` string into a 1-element array
+            np.lib.format.write_array(f, a if a.flags.c_contiguous else np.ascontiguousarray(a), allow_pickle=False)
 
     def _write(self, index: int, values: np.ndarray, pts: int, time: float, scale: float, shift: float) -> None:
         self._put(frame_name(index), np.asarray(values, dtype=np.float32))

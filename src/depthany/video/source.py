@@ -54,6 +54,7 @@ class FrameSource:
     Attributes:
         name: the input as the user gave it (for messages).
         fps: nominal frames per second (the average rate for variable-rate video).
+        rate: the same as an exact fraction (``24000/1001``).
         time_base: unit of :attr:`Frame.pts` in seconds.
         frame_count: number of frames if the container says so, else None (streams, some containers).
         size: (H, W) of the frames in pixels, once known.
@@ -63,6 +64,7 @@ class FrameSource:
 
     name: str = ""
     fps: float = DEFAULT_SEQUENCE_FPS
+    rate: Fraction = Fraction(30)
     time_base: Fraction = Fraction(1, 30)
     frame_count: int | None = None
     size: tuple[int, int] | None = None
@@ -142,7 +144,8 @@ class AVSource(FrameSource):
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
-        self.fps = float(rate) if rate else DEFAULT_SEQUENCE_FPS
+        self.rate = Fraction(rate) if rate else Fraction(DEFAULT_SEQUENCE_FPS)
+        self.fps = float(self.rate)
         self.time_base = self._stream.time_base or Fraction(1, max(1, round(self.fps)))
         self.frame_count = int(self._stream.frames) if self._stream.frames and not live else None
         ctx = self._stream.codec_context
@@ -257,8 +260,9 @@ class ImageSequenceSource(FrameSource):
             raise ValueError(f"fps must be positive, got {fps}")
         self.name = str(spec)
         self.files = list_sequence(spec)
-        self.fps = float(fps)
-        self.time_base = 1 / Fraction(self.fps).limit_denominator(1001)
+        self.rate = Fraction(fps).limit_denominator(1001)
+        self.fps = float(self.rate)
+        self.time_base = 1 / self.rate
         self.frame_count = len(self.files)
         self.max_pixels = max_pixels
 

@@ -11,7 +11,7 @@ Here each frame is instead mapped into the frame of a running reference:
    previous aligned frames, by least squares on a coarse grid of *confident* pixels: pixels whose reference is
    stable over time (low EMA variance), with outliers removed by iterated 3-sigma (MAD) trimming. A frame that
    does not fit the reference at all (a scene cut) restarts it, matching percentiles to stay close in colour.
-2. :class:`AdaptiveRange` moves the colour range towards each frame's robust 1st..99th percentiles by a small
+2. :class:`AdaptiveRange` moves the colour range towards each frame's robust 0.5..99.5th percentiles by a small
    fraction per frame, so the colours drift slowly instead of jumping.
 
 Both work on (H, W) float arrays and keep O(grid) state: memory does not depend on the video length.
@@ -51,9 +51,10 @@ class Alignment:
     Attributes:
         scale, shift: the affine map applied.
         inliers: fraction of the grid pixels used in the final fit (0..1).
-        residual: median absolute residual of the fit, relative to the reference's 5..95th percentile spread.
+        residual: median absolute residual of the fit over all valid grid pixels, relative to the median
+            absolute deviation of the reference (about 1 for an unrelated picture, 0.01..0.1 for the same scene).
         reset: True when the reference was (re)started on this frame (first frame or a scene cut).
-        held: True when the fit failed (constant frame) and the previous frame's map was reused.
+        held: True for a constant frame: the previous frame's map was reused and the reference left alone.
     """
 
     scale: float
@@ -79,7 +80,7 @@ class TemporalAligner:
     """
 
     def __init__(self, momentum: float = 0.1, grid: int = 96, stable_fraction: float = 0.8, iterations: int = 3,
-                 cut_threshold: float = 0.25) -> None:
+                 cut_threshold: float = 0.5) -> None:
         if not 0 < momentum <= 1:
             raise ValueError(f"momentum must be in (0, 1], got {momentum}")
         if not 0 < stable_fraction <= 1:
@@ -102,26 +103,47 @@ class TemporalAligner:
         self.last = (1.0, 0.0)
 
     def _fit(self, d: np.ndarray, ok: np.ndarray) -> tuple[float, float, float, float]:
+        """Robust scale and shift of grid ``d`` to the reference: (s, t, inlier fraction, residual).
+
+        Three starting points (least squares on the stable pixels, percentile matching, the previous frame's
+        map) compete on their median absolute residual; the best is refined by least squares with iterated
+        3-sigma (MAD) trimming. Raises AlignmentError when no start has a positive scale.
+        """
         ref = self.reference
         assert ref is not None and self.variance is not None
-        mask = ok & np.isfinite(ref)
+        valid = ok & np.isfinite(ref)
+        mask = valid.copy()
         if self.stable_fraction < 1 and self.frames > 1 and mask.sum() > 16:
             cutoff = np.quantile(self.variance[mask], self.stable_fraction)
             mask &= self.variance <= cutoff
-        s, t = fit_scale_shift(d[mask], ref[mask])
+        dm, rm = d[mask], ref[mask]
+        starts = [self._percentile_match(d, valid), self.last]
+        try:
+            starts.append(fit_scale_shift(dm, rm))
+        except AlignmentError:
+            pass
+        starts = [(a, b) for a, b in starts if np.isfinite(a) and np.isfinite(b) and a > 0]
+        if not starts:
+            raise AlignmentError("no positive scale fits this frame to the reference")
+        s, t = min(starts, key=lambda st: float(np.median(np.abs(st[0] * dm + st[1] - rm))))
+        fitted = mask
         for _ in range(self.iterations):
             r = s * d + t - ref
-            rm = r[mask]
-            sigma = 1.4826 * float(np.median(np.abs(rm - np.median(rm))))
-            keep = mask & (np.abs(r - np.median(rm)) <= max(3 * sigma, 1e-12))
+            sigma = 1.4826 * float(np.median(np.abs(r[mask])))
+            keep = mask & (np.abs(r) <= max(3 * sigma, 1e-12))
             if keep.sum() < 8:
                 break
-            mask = keep
-            s, t = fit_scale_shift(d[mask], ref[mask])
-        lo, hi = np.percentile(ref[ok & np.isfinite(ref)], [5, 95])
-        spread = max(float(hi - lo), 1e-12)
-        residual = float(np.median(np.abs(s * d[mask] + t - ref[mask]))) / spread
-        return s, t, float(mask.sum()) / max(1, int(ok.sum())), residual
+            try:
+                s_new, t_new = fit_scale_shift(d[keep], ref[keep])
+            except AlignmentError:
+                break
+            if not s_new > 0:
+                break
+            s, t, fitted = s_new, t_new, keep
+        ref_valid = ref[valid]
+        mad = float(np.median(np.abs(ref_valid - np.median(ref_valid))))
+        residual = float(np.median(np.abs(s * d[valid] + t - ref_valid))) / max(mad, 1e-12)
+        return s, t, float(fitted.sum()) / max(1, int(ok.sum())), residual
 
     def _percentile_match(self, d: np.ndarray, ok: np.ndarray) -> tuple[float, float]:
         """Scale and shift that put the frame's 5..95th percentiles where the reference's are."""
@@ -154,15 +176,14 @@ class TemporalAligner:
             if self.reference is not None and self.reference.shape == d.shape and ok.sum() >= 2:
                 info.scale, info.shift = self._percentile_match(d, ok)
             self._restart(info.scale * d + info.shift)
+        elif not np.ptp(d[ok]) > 0:  # a constant frame (a fade to black): keep the last map, learn nothing
+            info = Alignment(*self.last, inliers=0.0, residual=0.0, held=True)
         else:
             try:
                 s, t, inliers, residual = self._fit(d, ok)
-                held = not (np.isfinite(s) and np.isfinite(t) and s > 0)
-            except AlignmentError:
-                s, t, inliers, residual, held = *self.last, 0.0, 0.0, True
-            if held:
-                s, t = self.last
-            info = Alignment(s, t, inliers, residual, held=held)
+            except AlignmentError:  # anti-correlated with the reference: certainly another shot
+                s, t, inliers, residual = *self.last, 0.0, float("inf")
+            info = Alignment(s, t, inliers, residual)
             if residual > self.cut_threshold:  # the frame does not look like the reference: a new shot
                 info.scale, info.shift = self._percentile_match(d, ok)
                 info.reset = True
@@ -203,7 +224,7 @@ class AdaptiveRange:
         grid: percentiles are taken on at most ``grid`` x ``grid`` samples.
     """
 
-    def __init__(self, mode: RangeMode = "adaptive", rate: float = 0.05, percentiles: tuple[float, float] = (1, 99),
+    def __init__(self, mode: RangeMode = "adaptive", rate: float = 0.05, percentiles: tuple[float, float] = (0.5, 99.5),
                  vmin: float | None = None, vmax: float | None = None, grid: int = 128) -> None:
         if mode not in RANGE_MODES:
             raise ValueError(f"range mode must be one of {', '.join(RANGE_MODES)}, got {mode!r}")
