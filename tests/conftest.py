@@ -53,6 +53,29 @@ def random_model(spec: zoo.ModelSpec, seed: int = 0) -> DepthAnything:
     return randomize(DepthAnything(spec.arch), seed).eval()  # type: ignore[return-value]
 
 
+def lively_model(spec: zoo.ModelSpec, seed: int = 0) -> DepthAnything:
+    """Random weights whose output varies: unit-scale norms and LayerScales, a strong positional embedding.
+
+    (Small random weights everywhere give a near-constant map, where neither the layer taps nor the positional
+    interpolation rule change the output by more than the tolerance, so a test could not fail.)
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = DepthAnything(spec.arch)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "norm" in name and name.endswith("weight"):
+                    p.normal_(1.0, 0.2)
+                elif name.endswith("gamma"):
+                    p.normal_(0.5, 0.2)
+                elif name.endswith(("pos_embed", "cls_token")):
+                    p.normal_(0.0, 1.0)
+                elif name.endswith("bias"):
+                    p.normal_(0.0, 0.1)
+            model.depth_head.scratch.output_conv2[2].bias.fill_(1.0)  # keep relative outputs above the ReLU
+    return model.eval()
+
+
 @pytest.fixture
 def tiny() -> zoo.ModelSpec:
     return tiny_spec()
@@ -98,4 +121,4 @@ def put_in_hf_cache(cache: Path, repo_id: str, files: dict[str, Path], repo_type
     return snap
 
 
-__all__ = ["TINY_ENCODER", "dataclasses", "put_in_hf_cache", "random_model", "randomize", "tiny_spec"]
+__all__ = ["TINY_ENCODER", "dataclasses", "lively_model", "put_in_hf_cache", "random_model", "randomize", "tiny_spec"]

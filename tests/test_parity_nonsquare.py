@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_spec
+from conftest import lively_model, tiny_spec
 from depthany import zoo
 from depthany.models import DepthAnything
 from depthany.weights import save_weights
@@ -121,29 +121,6 @@ def official_forward(sd: Sd, arch: zoo.Arch, x: torch.Tensor, pos_by_size: bool 
     if arch.family == "v1":
         out = F.interpolate(out, size=(hh, ww), mode="bilinear", align_corners=True)
     return torch.relu(out).squeeze(1)
-
-
-def lively_model(spec: zoo.ModelSpec, seed: int = 0) -> DepthAnything:
-    """Random weights whose output varies: unit-scale norms and LayerScales, a strong positional embedding.
-
-    (Small random weights everywhere give a near-constant map, where neither the layer taps nor the positional
-    interpolation rule change the output by more than the tolerance, so a test could not fail.)
-    """
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = DepthAnything(spec.arch)
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                if "norm" in name and name.endswith("weight"):
-                    p.normal_(1.0, 0.2)
-                elif name.endswith("gamma"):
-                    p.normal_(0.5, 0.2)
-                elif name.endswith(("pos_embed", "cls_token")):
-                    p.normal_(0.0, 1.0)
-                elif name.endswith("bias"):
-                    p.normal_(0.0, 0.1)
-            model.depth_head.scratch.output_conv2[2].bias.fill_(1.0)  # keep relative outputs above the ReLU
-    return model.eval()
 
 
 def _input(h: int, w: int) -> torch.Tensor:
