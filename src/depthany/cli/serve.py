@@ -1,0 +1,59 @@
+"""``depthany serve``: the REST service (FastAPI + uvicorn) with one resident model and dynamic batching.
+
+    depthany serve --model da2-small --port 8000
+    curl -F image=@photo.jpg "http://127.0.0.1:8000/v1/depth?format=png16" -o depth.png
+
+All logic lives in :mod:`depthany.serve.api`; this module parses arguments, loads the model and runs uvicorn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", default=None, help="Zoo name or HF alias (default: the bundled model).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local weights file or folder.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on; 0.0.0.0 exposes the service to the network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--max-batch", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Most requests per forward pass.")
+@click.option("--max-wait-ms", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="How long a request may wait for others to share its forward pass.")
+@click.option("--max-queue", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Most requests waiting; more get 503 with Retry-After.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
+              help="Largest request body in MiB (413 above).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=40_000_000, show_default=True,
+              help="Largest image in pixels (422 above).")
+@click.option("--default-format", type=click.Choice(["json", "png16", "npy", "color"]), default="json",
+              show_default=True, help="Response format when neither ?format= nor Accept chooses one.")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+              show_default=True)
+def serve(model: str | None, weights: Path | None, device: str, precision: str, input_size: int | None, host: str,
+          port: int, max_batch: int, max_wait_ms: float, max_queue: int, max_upload_mb: float, max_pixels: int,
+          default_format: str, log_level: str) -> None:
+    """Serve depth over HTTP: POST /v1/depth (multipart field "image"), GET /v1/models, GET /healthz,
+    OpenAPI at /docs and /openapi.json."""
+    try:
+        import uvicorn
+
+        from ..serve.api import ServeConfig, create_app
+    except ModuleNotFoundError as e:
+        raise click.ClickException(f"{e.name} is missing; install the service with: pip install 'depthany[serve]'") from None
+    from ..predictor import DepthPredictor
+
+    config = ServeConfig(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
+                         max_upload_bytes=int(max_upload_mb * (1 << 20)), max_pixels=max_pixels,
+                         default_format=default_format)
+    predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
+                                               batch_size=max_batch)
+    app = create_app(predictor, config)
+    click.echo(f"serving {predictor.spec.name} on http://{host}:{port} (docs at /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

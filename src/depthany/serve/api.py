@@ -1,0 +1,197 @@
+"""The REST service: ``POST /v1/depth``, ``GET /v1/models``, ``GET /healthz`` and the OpenAPI schema.
+
+    >>> from depthany import DepthPredictor
+    >>> from depthany.serve.api import ServeConfig, create_app
+    >>> app = create_app(DepthPredictor.from_pretrained("da2-small"), ServeConfig(max_batch=4))  # doctest: +SKIP
+    >>> import uvicorn; uvicorn.run(app, host="127.0.0.1", port=8000)                           # doctest: +SKIP
+
+The model is loaded once and stays resident; requests are decoded in the thread pool, then batched by
+:class:`~depthany.serve.batching.DynamicBatcher`. Every client mistake gets a 4xx with a reason in ``detail``:
+
+====  ===========================================================================================
+413   the request body is larger than ``max_upload_bytes`` (checked on Content-Length and counted
+      while streaming, so chunked uploads are caught too)
+415   the upload is not an image format the service reads
+422   no ``image`` file field, an empty, truncated or corrupt image, more pixels than
+      ``max_pixels``, or a bad ``format``/``cmap`` value
+406   the Accept header allows none of the formats
+503   the queue is full; ``Retry-After`` says when to come back
+====  ===========================================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from PIL import UnidentifiedImageError
+
+from .. import __version__
+from ..io.colormap import COLORMAPS, cmap_name
+from ..io.image import ImageReadError, read_image
+from .batching import DynamicBatcher, QueueFull
+from .responses import MEDIA_TYPES, NotAcceptable, choose_format, encode
+
+if TYPE_CHECKING:
+    from ..predictor import DepthPredictor
+
+MiB = 1 << 20
+
+
+@dataclass
+class ServeConfig:
+    """Service limits and defaults.
+
+    Attributes:
+        max_batch: most requests per forward pass.
+        max_wait_ms: how long a request may wait for others to share its forward pass.
+        max_queue: most requests waiting; more get 503.
+        max_upload_bytes: largest request body (413 above).
+        max_pixels: largest image in pixels (422 above); checked from the header before decoding.
+        default_format: response format without ``?format=`` or a specific Accept header.
+        cmap: default colour map for ``format=color``.
+    """
+
+    max_batch: int = 4
+    max_wait_ms: float = 10.0
+    max_queue: int = 32
+    max_upload_bytes: int = 20 * MiB
+    max_pixels: int = 40_000_000
+    default_format: str = "json"
+    cmap: str = "Spectral_r"
+
+
+class _BodyLimit:
+    """ASGI middleware: 413 for a Content-Length over the limit; count streamed bytes for the rest."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    def _message(self, size: str) -> str:
+        return f"request body is {size} bytes; the limit is {self.max_bytes} bytes ({self.max_bytes / MiB:.2f} MiB)"
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await JSONResponse({"detail": self._message(length.decode())}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:  # FastAPI turns an HTTPException raised while reading into the response
+                raise HTTPException(413, self._message(f"more than {self.max_bytes}"))
+            return dict(message)
+
+        await self.app(scope, counted, send)
+
+
+def _image_error_status(e: ImageReadError) -> int:
+    if isinstance(e.__cause__, UnidentifiedImageError):
+        return 415
+    return 422
+
+
+def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> FastAPI:
+    """A FastAPI app serving ``predictor`` (kept resident; one worker thread runs it).
+
+    Raises:
+        ValueError: bad config values (naming them).
+    """
+    cfg = config or ServeConfig()
+    cfg.cmap = cmap_name(cfg.cmap)
+    if cfg.default_format not in MEDIA_TYPES:
+        raise ValueError(f"default_format must be one of {', '.join(MEDIA_TYPES)}, got {cfg.default_format!r}")
+    if cfg.max_upload_bytes < 1 or cfg.max_pixels < 1:
+        raise ValueError(f"max_upload_bytes and max_pixels must be >= 1, got {cfg.max_upload_bytes}, {cfg.max_pixels}")
+    batcher = DynamicBatcher(predictor, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue)
+    spec = predictor.spec
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        try:
+            yield
+        finally:
+            batcher.stop()
+
+    app = FastAPI(title="depthany", version=__version__, lifespan=lifespan,
+                  description="Monocular depth with Depth Anything: upload an image, get depth back.")
+    app.add_middleware(_BodyLimit, max_bytes=cfg.max_upload_bytes)  # type: ignore[arg-type]
+    app.state.batcher = batcher
+    app.state.config = cfg
+
+    model_info = {
+        "id": spec.name, "object": "model", "family": spec.arch.family, "encoder": spec.arch.encoder.name,
+        "kind": "metric_depth" if spec.arch.head == "metric" else "relative_disparity",
+        "unit": "m" if spec.arch.head == "metric" else None, "max_depth": spec.arch.max_depth,
+        "input_size": predictor.input_size, "precision": predictor.precision, "device": str(predictor.device),
+        "licence": spec.licence, "description": spec.description,
+    }
+
+    @app.get("/healthz", summary="Liveness and queue state")
+    async def healthz() -> dict[str, Any]:
+        s = batcher.stats
+        return {"status": "ok", "model": spec.name, "queued": batcher.queued, "max_queue": cfg.max_queue,
+                "requests": s.requests, "batches": s.batches, "mean_batch": round(s.mean_batch, 3),
+                "rejected": s.rejected}
+
+    @app.get("/v1/models", summary="The model this server runs")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_info], "limits": asdict(cfg)}
+
+    binary = {"content": {"image/png": {}, "application/x-npy": {}, "application/json": {}},
+              "description": "depth as png16 / npy / color PNG / JSON (see the format parameter)"}
+
+    @app.post("/v1/depth", summary="Depth for one uploaded image", response_class=Response,
+              responses={200: binary, 406: {"description": "unsupported Accept"},
+                         413: {"description": "request body too large"},
+                         415: {"description": "not an image"},
+                         422: {"description": "bad image, too many pixels, or bad parameters"},
+                         503: {"description": "queue full; see Retry-After"}})
+    async def depth(
+        request: Request,
+        image: UploadFile = File(..., description="The image file (JPEG, PNG, WebP, TIFF, ...)."),
+        format: Literal["png16", "npy", "color", "json"] | None = Query(  # noqa: A002 - the public parameter name
+            None, description="Response format; default from the Accept header, else json."),
+        cmap: str = Query("Spectral_r", description=f"Colour map for format=color: {', '.join(COLORMAPS)}."),
+    ) -> Response:
+        t0 = time.perf_counter()
+        try:
+            fmt = choose_format(format, request.headers.get("accept"), cfg.default_format)
+            cmap_used = cmap_name(cmap)
+        except NotAcceptable as e:
+            raise HTTPException(406, str(e)) from None
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        data = await image.read()
+        try:
+            loaded = await run_in_threadpool(read_image, data, max_pixels=cfg.max_pixels)
+        except ImageReadError as e:
+            name = image.filename or "upload"
+            raise HTTPException(_image_error_status(e), str(e).replace("<bytes>", name, 1)) from None
+        try:
+            future = batcher.submit(loaded)
+        except QueueFull as e:
+            return JSONResponse({"detail": str(e)}, status_code=503, headers={"Retry-After": str(e.retry_after)})
+        result, info = await asyncio.wrap_future(future)
+        extra = {"source": image.filename} if image.filename else {}
+        body, media, headers = await run_in_threadpool(encode, result, fmt, cmap_used, extra)
+        headers.update({"X-Batch-Size": str(info.size), "X-Queue-Ms": f"{info.queued_s * 1000:.1f}",
+                        "X-Inference-Ms": f"{info.run_s * 1000:.1f}",
+                        "X-Total-Ms": f"{(time.perf_counter() - t0) * 1000:.1f}"})
+        return Response(body, media_type=media, headers=headers)
+
+    return app
