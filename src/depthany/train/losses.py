@@ -75,6 +75,23 @@ def gradient_matching_loss(pred: Tensor, target: Tensor, mask: Tensor, scales: i
     valid pixels and summed over scales. Zero when ``pred - target`` is constant on the valid pixels.
     """
     total = pred.new_zeros(())
+    for per_image, count in _gradient_matching_scales(pred, target, mask, scales):
+        total = total + _mean_over_images(per_image, count > 0)
+    return total
+
+
+def gradient_matching_per_image(pred: Tensor, target: Tensor, mask: Tensor, scales: int = 4) -> Tensor:
+    """:func:`gradient_matching_loss` per image, (B,): the sum over scales of each image's own term (an image
+    without valid pixels at a scale adds 0 there)."""
+    total = pred.new_zeros(pred.shape[0])
+    for per_image, _ in _gradient_matching_scales(pred, target, mask, scales):
+        total = total + per_image
+    return total
+
+
+def _gradient_matching_scales(pred: Tensor, target: Tensor, mask: Tensor, scales: int) -> list[tuple[Tensor, Tensor]]:
+    """Per scale: (per-image gradient-matching term (B,), valid pixel count (B,)); 0 where the count is 0."""
+    out = []
     for s in range(scales):
         step = 2**s
         p, t, m = pred[:, ::step, ::step], target[:, ::step, ::step], mask[:, ::step, ::step]
@@ -83,9 +100,8 @@ def gradient_matching_loss(pred: Tensor, target: Tensor, mask: Tensor, scales: i
         gx = (diff[:, :, 1:] - diff[:, :, :-1]).abs() * (mf[:, :, 1:] * mf[:, :, :-1])
         gy = (diff[:, 1:, :] - diff[:, :-1, :]).abs() * (mf[:, 1:, :] * mf[:, :-1, :])
         count = mf.flatten(1).sum(1)
-        per_image = (gx.flatten(1).sum(1) + gy.flatten(1).sum(1)) / count.clamp(min=1)
-        total = total + _mean_over_images(per_image, count > 0)
-    return total
+        out.append(((gx.flatten(1).sum(1) + gy.flatten(1).sum(1)) / count.clamp(min=1), count))
+    return out
 
 
 def ssi_gm_losses(pred: Tensor, target: Tensor, mask: Tensor, scales: int = 4) -> tuple[Tensor, Tensor]:
