@@ -1,0 +1,371 @@
+"""The labelling loop: a teacher over input shards, one output shard each, distributed and resumable.
+
+One process::
+
+    depthany pseudo-label shards/train-{000000..000099}.tar --teacher da2-large --out labels/
+
+Several processes or machines (each rank takes ``shards[rank::world]``)::
+
+    torchrun --standalone --nproc_per_node=8 -m depthany pseudo-label ... --out labels/
+    torchrun --nnodes=4 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29400 --rdzv-id=label-1 \\
+        -m depthany pseudo-label ... --out /shared/labels/
+
+Inside a rank, ``workers`` DataLoader processes each read whole shards (``mine[worker::workers]``), decode and
+preprocess images; the main process groups images by network size into batches, runs the teacher and appends
+each result to the open output shard of its input shard. When a worker reports that a shard ended, pending
+batches holding its images are run and the shard is committed (temporary file renamed into place).
+
+Resume: a rerun skips shards whose output exists and redoes the others from scratch (deleting temporary
+files of killed runs), so every image is labelled exactly once. Two runs writing one folder at the same time
+are not supported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from .. import transforms
+from ..io.image import IMAGE_SUFFIXES, read_image
+from ..predictor import PRECISIONS
+from ..train.checkpoint import atomic_write
+from ..train.dist import DistEnv, all_reduce_sum, setup, teardown
+from ..train.progress import format_duration
+from ..weights import load_model
+from ..zoo import Preprocess
+from .labels import encode_label
+from .plan import (
+    MANIFEST,
+    InputShard,
+    PlanError,
+    assign,
+    check_manifest,
+    is_finished,
+    manifest_dict,
+    output_path,
+    plan_shards,
+    read_manifest,
+    remove_partial,
+)
+from .shards import ShardError, ShardWriter, iter_shard
+
+REPORT = "report.json"
+KILL_ENV = "DEPTHANY_PSEUDO_KILL_AFTER"  # fault injection for tests: "N" or "RANK:N" images, then SIGKILL
+IMAGE_EXTS = frozenset(s[1:] for s in IMAGE_SUFFIXES)  # member extensions read as the image
+ItemKind = Literal["image", "failed", "end", "broken"]
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    """A labelling job.
+
+    Attributes:
+        inputs: tar shards (paths, globs, ``{000..099}`` ranges) and/or image files, folders, globs, lists.
+        out: output folder (label shards, ``manifest.json``, ``report.json``).
+        teacher: zoo name or alias, Hugging Face repo id, or a weights path; None = the bundled model.
+        input_size: network short side (default: the teacher's).
+        batch_size: images per forward pass (same network size only).
+        workers: DataLoader worker processes per rank (0 = read in the main process).
+        shard_size: images per file shard (image-file inputs only).
+        device: ``auto``, ``cpu``, ``cuda`` (``cuda:LOCAL_RANK`` under torchrun), ``cuda:N``, ``mps``.
+        precision: ``fp32``, ``bf16`` or ``fp16`` autocast.
+    """
+
+    inputs: tuple[str, ...]
+    out: Path
+    teacher: str | None = None
+    input_size: int | None = None
+    batch_size: int = 16
+    workers: int = 2
+    shard_size: int = 1000
+    device: str = "auto"
+    precision: str = "fp32"
+
+
+@dataclass
+class LabelReport:
+    """What a labelling session did, summed over all processes.
+
+    Attributes:
+        shards_total: shards in the job; shards_skipped: already finished before this session;
+        shards_done: finished in this session; shards_broken: unreadable input shards (not written).
+        images: images labelled in this session; failed: images that could not be read (listed in
+            ``OUT/<shard>.failures.json``).
+        seconds: wall time of the labelling loop (slowest process); images_per_s: images / seconds.
+        model_images_per_s: images per second of teacher forward passes alone (per process, averaged).
+        collection_images: images in the whole job (exact for file inputs, estimated for tar shards from the
+            shards read so far); collection_hours: time to label all of them at this session's speed.
+        world: processes.
+    """
+
+    shards_total: int
+    shards_skipped: int
+    shards_done: int
+    shards_broken: int
+    images: int
+    failed: int
+    seconds: float
+    images_per_s: float
+    model_images_per_s: float
+    collection_images: float
+    collection_hours: float
+    world: int
+    broken: list[str] = field(default_factory=list)
+
+
+class Item(NamedTuple):
+    """What a reader worker sends: an image ready for the network, a failure, or the end of a shard."""
+
+    kind: ItemKind
+    shard: int
+    key: str
+    x: torch.Tensor | None
+    meta: dict[str, Any]
+
+
+def _raw_samples(shard: InputShard) -> Iterator[tuple[str, bytes | None, dict[str, Any], str]]:
+    """(key, encoded image or None, source description, why None) for every sample of an input shard."""
+    if shard.tar is None:
+        for key, path in shard.files:
+            try:
+                yield key, path.read_bytes(), {"type": "file", "path": str(path.resolve())}, ""
+            except OSError as e:
+                yield key, None, {"type": "file", "path": str(path)}, f"cannot read {path}: {e}"
+        return
+    tar = str(shard.tar.resolve())
+    for s in iter_shard(shard.tar):
+        ext = next((e for e in sorted(s.members) if e.lower() in IMAGE_EXTS), None)
+        if ext is None:
+            yield s.key, None, {"type": "tar", "path": tar}, f"no image member (has {sorted(s.members)})"
+            continue
+        m = s.members[ext]
+        yield s.key, m.data, {"type": "tar", "path": tar, "member": m.name, "offset": m.offset, "size": m.size}, ""
+
+
+class ShardReader(IterableDataset):  # type: ignore[type-arg]
+    """Decodes and preprocesses the images of whole shards; worker w of W reads shards w, w + W, ...
+
+    Yields :class:`Item` s: one ``image`` ((3, h, w) normalised input) or ``failed`` per sample, then ``end``
+    per shard, or ``broken`` when the shard itself cannot be read.
+    """
+
+    def __init__(self, shards: list[InputShard], pre: Preprocess, input_size: int) -> None:
+        self.shards, self.pre, self.input_size = shards, pre, input_size
+
+    def __iter__(self) -> Iterator[Item]:
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        for idx in range(wid, len(self.shards), nw):
+            yield from self._read(idx)
+
+    def _read(self, idx: int) -> Iterator[Item]:
+        try:
+            for key, data, src, why in _raw_samples(self.shards[idx]):
+                if data is None:
+                    yield Item("failed", idx, key, None, {"error": why})
+                    continue
+                try:
+                    img = read_image(data)
+                    x = transforms.preprocess(img.rgb, self.pre, self.input_size)[0]
+                except Exception as e:  # a bad image fails itself, not the shard
+                    yield Item("failed", idx, key, None, {"error": f"{type(e).__name__}: {e}"})
+                    continue
+                yield Item("image", idx, key, x, {"image_size": list(img.size), "src": src})
+        except ShardError as e:
+            yield Item("broken", idx, "", None, {"error": str(e)})
+            return
+        yield Item("end", idx, "", None, {})
+
+
+def _identity(item: Item) -> Item:
+    return item
+
+
+def _kill_after(rank: int) -> int | None:
+    """Fault injection (tests): the image count after which this rank kills itself, from ``KILL_ENV``."""
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return None
+    if ":" in spec:
+        r, n = spec.split(":", 1)
+        return int(n) if int(r) == rank else None
+    return int(spec)
+
+
+def pseudo_label(job: LabelJob, echo: Callable[[str], None] = print) -> LabelReport:
+    """Label every image of ``job.inputs`` with the teacher; under torchrun every process calls this.
+
+    Raises:
+        PlanError: bad inputs, or an output folder started with another teacher, size or inputs.
+        WeightsError / ValueError: the teacher cannot be loaded, or a bad device / precision / size.
+    """
+    if job.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {job.precision!r}")
+    if job.batch_size < 1 or job.workers < 0:
+        raise ValueError(f"batch_size must be >= 1 and workers >= 0, got {job.batch_size} and {job.workers}")
+    env = setup(job.device)
+    try:
+        return _run(job, env, echo if env.is_main else lambda _: None)
+    finally:
+        teardown(env)
+
+
+def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelReport:
+    out = Path(job.out)
+    shards = plan_shards(list(job.inputs), job.shard_size, exclude=(out,))
+    model, spec = load_model(job.teacher, device=env.device)
+    size = job.input_size or spec.preprocess.input_size
+    transforms.network_size(1, 1, size, spec.preprocess.multiple)  # validates the size
+    wanted = manifest_dict(shards, spec.name, spec.extra.get("weights"), size)
+    stored = read_manifest(out)
+    if stored is not None:
+        check_manifest(stored, wanted, out)
+    elif env.is_main:
+        atomic_write(out / MANIFEST, lambda p: Path(p).write_text(json.dumps(wanted, indent=1)))
+
+    mine = assign(shards, env.rank, env.world)
+    todo = [s for s in mine if not is_finished(out, s)]
+    for s in todo:
+        remove_partial(out, s)
+    skipped = len(mine) - len(todo)
+    known = sum(len(s.files) for s in shards if s.tar is None)
+    echo(f"pseudo-label: {len(shards)} shards ({sum(s.tar is not None for s in shards)} tar, "
+         f"{known} image files), {env.world} process(es) x {job.workers} reader(s); teacher {spec.name} at "
+         f"{size}, batch {job.batch_size}, {env.device} {job.precision}")
+    echo(f"this process: {len(mine)} shards, {skipped} already finished")
+
+    autocast = (contextlib.nullcontext() if job.precision == "fp32"
+                else torch.autocast(env.device.type, dtype=PRECISIONS[job.precision]))
+    metric = spec.arch.head == "metric"
+    base_meta = {"teacher": spec.name, "weights": spec.extra.get("weights"), "kind": "disparity",
+                 "teacher_head": spec.arch.head, "input_size": size}
+    kill_after = _kill_after(env.rank)
+
+    writers: dict[int, ShardWriter] = {}
+    failures: dict[int, list[dict[str, str]]] = {}
+    buckets: dict[tuple[int, int], list[Item]] = {}
+    stats = {"images": 0, "failed": 0, "done": 0, "broken": 0, "model_s": 0.0, "tar_done": 0, "tar_images": 0}
+    broken: list[str] = []
+
+    def writer(idx: int) -> ShardWriter:
+        if idx not in writers:
+            writers[idx] = ShardWriter(output_path(out, todo[idx]))
+        return writers[idx]
+
+    def run(items: list[Item]) -> None:
+        t0 = time.perf_counter()
+        x = torch.stack([it.x for it in items]).to(env.device)  # type: ignore[misc]
+        with torch.inference_mode(), autocast:
+            pred = model(x).float()
+        if metric:  # labels are always disparity-like: 1 / metres
+            pred = 1.0 / pred.clamp(min=1e-6)
+        pred_np = pred.cpu().numpy()
+        stats["model_s"] += time.perf_counter() - t0
+        h, w = x.shape[-2:]
+        for it, d in zip(items, pred_np):
+            meta = {**base_meta, "key": it.key, "net_size": [h, w], **it.meta}
+            try:
+                files = encode_label(d, meta)
+            except ValueError as e:
+                failures.setdefault(it.shard, []).append({"key": it.key, "error": str(e)})
+                stats["failed"] += 1
+                continue
+            writer(it.shard).write(it.key, files)
+            stats["images"] += 1
+            if kill_after is not None and stats["images"] >= kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)  # simulated crash: open shards stay temporary files
+
+    def flush(shard: int | None = None) -> None:
+        for k in list(buckets):
+            if shard is None or any(it.shard == shard for it in buckets[k]):
+                run(buckets.pop(k))
+
+    t_start = time.perf_counter()
+    loader: DataLoader[Item] = DataLoader(ShardReader(todo, spec.preprocess, size), batch_size=None,
+                                          num_workers=min(job.workers, len(todo)), collate_fn=_identity)
+    for item in loader:
+        if item.kind == "image" and item.x is not None:
+            net_size = (int(item.x.shape[-2]), int(item.x.shape[-1]))
+            buckets.setdefault(net_size, []).append(item)
+            if len(buckets[net_size]) >= job.batch_size:
+                run(buckets.pop(net_size))
+        elif item.kind == "failed":
+            failures.setdefault(item.shard, []).append({"key": item.key, "error": item.meta["error"]})
+            stats["failed"] += 1
+        elif item.kind == "broken":
+            for k in list(buckets):  # the shard's images are dropped; it is redone by the next run
+                buckets[k] = [it for it in buckets[k] if it.shard != item.shard]
+                if not buckets[k]:
+                    del buckets[k]
+            if item.shard in writers:
+                writers.pop(item.shard).abort()
+            stats["broken"] += 1
+            broken.append(item.meta["error"])
+            # every rank says so (echo is rank 0 only): the job is incomplete until this shard is fixed
+            print(f"[rank {env.rank}] broken input shard, not labelled: {item.meta['error']}", file=sys.stderr)
+        else:  # end of a shard: everything it sent is in a writer or a bucket
+            flush(item.shard)
+            w = writer(item.shard)
+            fails = failures.pop(item.shard, [])
+            side = output_path(out, todo[item.shard]).with_suffix(".failures.json")
+            if fails:
+                atomic_write(side, lambda p, f=fails: Path(p).write_text(json.dumps(f, indent=1)))  # type: ignore[misc]
+            else:
+                side.unlink(missing_ok=True)
+            if todo[item.shard].tar is not None:
+                stats["tar_done"] += 1
+                stats["tar_images"] += w.count + len(fails)
+            w.commit()
+            del writers[item.shard]
+            stats["done"] += 1
+            _progress(echo, todo[item.shard].name, w.count, len(fails), stats, t_start, len(todo), len(shards),
+                      env.world)
+    del loader
+    elapsed = time.perf_counter() - t_start
+
+    totals = torch.tensor([stats["images"], stats["failed"], stats["done"], stats["broken"], skipped,
+                           stats["tar_done"], stats["tar_images"], stats["model_s"]], dtype=torch.float64)
+    longest = torch.tensor([elapsed], dtype=torch.float64)
+    if env.world > 1:  # gloo reduces CPU tensors, NCCL needs them on the GPU
+        totals = all_reduce_sum(totals.to(env.device), env).cpu()
+        longest = longest.to(env.device)
+        torch.distributed.all_reduce(longest, op=torch.distributed.ReduceOp.MAX)
+        longest = longest.cpu()
+    images, failed, done, n_broken, n_skipped, tar_done, tar_images, model_s = totals.tolist()
+    seconds = float(longest.item())
+    rate = images / seconds if seconds > 0 else 0.0
+    n_tar = sum(s.tar is not None for s in shards)
+    # tar shards are not counted in advance (that would read them all): extrapolate from those read
+    collection = known + (n_tar * tar_images / tar_done if tar_done else (float("nan") if n_tar else 0.0))
+    report = LabelReport(len(shards), int(n_skipped), int(done), int(n_broken), int(images), int(failed), seconds,
+                         rate, images / model_s if model_s else 0.0, float(collection),
+                         collection / rate / 3600 if rate else float("nan"), env.world, broken)
+    if env.is_main:
+        atomic_write(out / REPORT, lambda p: Path(p).write_text(json.dumps(asdict(report), indent=1)))
+    echo(f"labelled {report.images} images ({report.failed} failed) in {format_duration(seconds)}: "
+         f"{rate:.1f} images/s over {env.world} process(es), teacher alone {report.model_images_per_s:.1f} "
+         f"images/s per process; whole collection (~{collection:,.0f} images) at this speed: "
+         f"{format_duration(report.collection_hours * 3600)}")
+    return report
+
+
+def _progress(echo: Callable[[str], None], name: str, count: int, fails: int, stats: dict[str, Any],
+              t_start: float, todo: int, total: int, world: int) -> None:
+    """One line per finished shard: throughput of this process and an ETA for this session's work."""
+    elapsed = time.perf_counter() - t_start
+    rate = stats["images"] / elapsed if elapsed > 0 else 0.0
+    eta = elapsed / stats["done"] * (todo - stats["done"])
+    echo(f"{name}.tar: {count} images" + (f", {fails} failed" if fails else "") +
+         f"  |  {stats['done']}/{todo} shards of this process ({total} in all)  {rate:.1f} img/s here, "
+         f"~{rate * world:.1f} img/s in all  eta {format_duration(eta)}")
