@@ -83,7 +83,12 @@ class RGBDSource:
 
 
 # kind -> "module:attribute". Extensions add one line here; modules are imported only when used.
-SOURCE_KINDS: dict[str, str] = {"rgbd": "depthany.train.data:RGBDSource"}
+SOURCE_KINDS: dict[str, str] = {
+    "rgbd": "depthany.train.data:RGBDSource",
+    # the student stage (docs/teacher_student.md)
+    "labeled": "depthany.train.student_data:LabeledSource",
+    "pseudo": "depthany.train.student_data:PseudoSource",
+}
 
 
 def build_sources(data: DataCfg, pre: Preprocess) -> list[SampleSource]:

@@ -88,6 +88,7 @@ def _metric(recipe: Recipe, head: str, max_depth: float | None) -> Objective:
 OBJECTIVES: dict[str, str] = {
     "relative": "depthany.train.objectives:_relative",
     "metric": "depthany.train.objectives:_metric",
+    "student": "depthany.train.student:_student",  # teacher-student stage (docs/teacher_student.md)
 }
 
 
