@@ -1,0 +1,46 @@
+"""``depthany demo``: the Gradio web demo (image slider, 16-bit PNG / npy / point-cloud downloads).
+
+    depthany demo                                  # zoo models already downloaded, on http://127.0.0.1:7860
+    depthany demo --weights my_finetune.safetensors --examples photos/
+
+All logic lives in :mod:`depthany.serve.demo`; this module parses arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+
+@click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--weights", "weights", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="A local weights file or folder to offer (repeatable), besides zoo models on disk.")
+@click.option("--examples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of example images [default: ./examples or the repository's examples/].")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface; 0.0.0.0 exposes the demo.")
+@click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True)
+@click.option("--max-file-size", default="50mb", show_default=True, help="Largest upload Gradio accepts.")
+def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precision: str, host: str, port: int,
+         max_file_size: str) -> None:
+    """Run the web demo. Offers only models whose weights are on disk; makes no network requests."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        import gradio  # noqa: F401
+    except ModuleNotFoundError:
+        raise click.ClickException("gradio is missing; install the demo with: pip install 'depthany[demo]'") from None
+    from ..predictor import pick_device
+    from ..serve.demo import DemoBackend, find_examples, launch_demo, local_model_choices
+
+    found = find_examples(examples)
+    try:
+        backend = DemoBackend(local_model_choices(list(weights)), str(pick_device(device)), precision)
+        click.echo(f"depthany demo on http://{host}:{port} with {len(backend.choices)} model(s), {len(found)} "
+                   "example(s)", err=True)
+        launch_demo(backend, found, host, port, block=True, max_file_size=max_file_size)
+    except ValueError as e:  # no models, or weights that do not load (WeightsError names the file)
+        raise click.ClickException(str(e)) from None
