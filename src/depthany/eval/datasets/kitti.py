@@ -6,14 +6,16 @@ same relative paths)::
     root/<date>/<drive>_sync/image_02/data/<frame>.png                       RGB
     root/[data_depth_annotated/][train|val/]<drive>_sync/proj_depth/groundtruth/image_02/<frame>.png
                                                                              uint16, metres * 256, 0 = none
-    root/eigen_test_files_with_gt.txt   (or --list FILE) 697 lines of
+    root/eigen_test_files_with_gt.txt   (or --list FILE; split "eigen_train": eigen_train_files_with_gt.txt)
+                                        697 lines of
         "2011_09_26/2011_09_26_drive_0002_sync/image_02/data/0000000069.png
          2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000069.png 721.5377"
 
 Lines whose GT is ``None`` (45 of 697) are dropped and counted, leaving the 652 evaluated images. With
 ``kb_crop`` (default, as ZoeDepth and Marigold) image and GT are cropped to 352x1216 before prediction;
 the full frame size and crop offset are kept for ``crop_order="fraction_on_full"``.
-Sample ids are ``<drive>/<frame>``.
+Sample ids are ``<drive>/<frame>`` (``<drive>/image_03/<frame>`` for the right camera, which only the
+training list uses).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from ..settings import EvalSettings, Family
 from .base import DatasetError, EvalDataset, EvalSample, read_list, read_png16, read_rgb
 
 LIST_NAMES = ("eigen_test_files_with_gt.txt", "kitti_eigen_test_files_with_gt.txt")
+# split "eigen_train": the BTS / ZoeDepth training list (same line format; left and right cameras)
+TRAIN_LIST_NAMES = ("eigen_train_files_with_gt.txt", "kitti_eigen_train_files_with_gt.txt")
 GT_PREFIXES = ("", "train", "val", "data_depth_annotated/train", "data_depth_annotated/val")
 KITTI_SCALE = 256.0
 
@@ -52,9 +56,10 @@ class KITTI(EvalDataset):
         self.image_root = Path(image_root) if image_root else self.root
         self.gt_root = Path(gt_root) if gt_root else self.root
         if list_file is None:
-            found = [self.root / n for n in LIST_NAMES if (self.root / n).is_file()]
+            names = TRAIN_LIST_NAMES if split == "eigen_train" else LIST_NAMES
+            found = [self.root / n for n in names if (self.root / n).is_file()]
             if not found:
-                raise DatasetError(f"kitti: no Eigen file list in {self.root} (looked for {', '.join(LIST_NAMES)}); "
+                raise DatasetError(f"kitti: no Eigen file list in {self.root} (looked for {', '.join(names)}); "
                                    "pass --list FILE")
             list_file = found[0]
         self.list_file = Path(list_file)
@@ -69,7 +74,8 @@ class KITTI(EvalDataset):
             rgb, gt = row[0], row[1]
             parts = Path(gt).parts
             drive = parts[0] if parts else Path(rgb).parts[1]
-            self._entries.append((f"{drive}/{Path(gt).stem}", rgb, gt))
+            camera = "image_03/" if "image_03" in parts else ""  # the train list has both cameras
+            self._entries.append((f"{drive}/{camera}{Path(gt).stem}", rgb, gt))
         if none:
             self.dropped["gt_none"] = none
         self.ids = [e[0] for e in self._entries]
