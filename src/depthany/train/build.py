@@ -46,8 +46,10 @@ def recipe_spec(recipe: Recipe) -> zoo.ModelSpec:
     pre = base.preprocess
     if m.input_size is not None:
         pre = dataclasses.replace(pre, input_size=m.input_size)
-    return zoo.ModelSpec(recipe.name, arch, pre, (), recipe.licence,
-                         description=f"trained with depthany from {base.name} ({arch.head} head)")
+    described = f"trained with depthany from {base.name} ({arch.head} head)"
+    if m.encoder_init:
+        described += f", encoder initialised from {Path(m.encoder_init).name}"
+    return zoo.ModelSpec(recipe.name, arch, pre, (), recipe.licence, description=described)
 
 
 def _read(ref: str, key: str) -> Checkpoint:
@@ -92,6 +94,12 @@ def build_model(recipe: Recipe, spec: zoo.ModelSpec, device: torch.device | str 
         if not ref:
             continue
         ckpt = _read(ref, key)
+        if not encoder_only and ckpt.arch is not None and ckpt.arch.head != spec.arch.head:
+            # Same keys, different meaning: a relative head outputs disparity through a ReLU, a metric head
+            # sigmoid x max_depth. The V2 metric recipe keeps the relative encoder and starts the head afresh.
+            raise RecipeError(f"{key}: {ckpt.path} is a {ckpt.arch.head}-head model but the recipe trains a "
+                              f"{spec.arch.head} head; load its encoder only with model.encoder_init (as the "
+                              "Depth Anything V2 metric recipe does)")
         try:
             load_into(model, ckpt, encoder_only=encoder_only or ckpt.layout == "dinov2")
         except WeightsError as e:

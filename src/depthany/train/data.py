@@ -85,6 +85,10 @@ class RGBDSource:
 # kind -> "module:attribute". Extensions add one line here; modules are imported only when used.
 SOURCE_KINDS: dict[str, str] = {
     "rgbd": "depthany.train.data:RGBDSource",
+    # the evaluation readers' training splits (depthany.train.eval_sources)
+    "nyuv2": "depthany.train.eval_sources:NYUv2TrainSource",
+    "kitti": "depthany.train.eval_sources:KITTITrainSource",
+    "eval": "depthany.train.eval_sources:EvalSplitSource",
     # the student stage (docs/teacher_student.md)
     "labeled": "depthany.train.student_data:LabeledSource",
     "pseudo": "depthany.train.student_data:PseudoSource",
