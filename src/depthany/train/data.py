@@ -89,6 +89,9 @@ SOURCE_KINDS: dict[str, str] = {
     "nyuv2": "depthany.train.eval_sources:NYUv2TrainSource",
     "kitti": "depthany.train.eval_sources:KITTITrainSource",
     "eval": "depthany.train.eval_sources:EvalSplitSource",
+    # the V2 metric models' training lists (depthany.train.v2_metric_sources)
+    "hypersim": "depthany.train.v2_metric_sources:HypersimSource",
+    "vkitti2": "depthany.train.v2_metric_sources:VKITTI2Source",
     # the student stage (docs/teacher_student.md)
     "labeled": "depthany.train.student_data:LabeledSource",
     "pseudo": "depthany.train.student_data:PseudoSource",
