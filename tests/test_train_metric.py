@@ -29,6 +29,7 @@ from depthany.train.eval_sources import EvalSplitSource, KITTITrainSource, NYUv2
 from depthany.train.objectives import MetricObjective
 from depthany.train.optim import lr_factor
 from depthany.train.progress import read_metrics
+from depthany.train.v2_metric_sources import HypersimSource, VKITTI2Source, hypersim_distance_to_planar
 from depthany.train.validate import Validator
 from depthany.weights import load_model, save_weights
 from train_worlds import write_planes
@@ -340,3 +341,58 @@ def test_metric_finetune_from_a_relative_run_reduces_silog(tmp_path: Path) -> No
     assert res.last_val is not None and res.last_val["abs_rel"] < 0.7 * before["abs_rel"], (before, res.last_val)
     _, exported = load_model(weights=res.final_weights)
     assert (exported.arch.head, exported.arch.max_depth) == ("metric", 10.0)
+
+
+# ----------------------------------------------------------------------- V2 metric training lists
+
+
+def test_hypersim_distance_to_planar_recovers_a_fronto_parallel_wall() -> None:
+    h, w, f, z = 768, 1024, 886.81, 3.7
+    u, v = np.meshgrid(np.arange(w) - w / 2 + 0.5, np.arange(h) - h / 2 + 0.5)
+    distance = z * np.sqrt(u**2 + v**2 + f**2) / f  # a wall at planar depth z, seen along each pixel's ray
+    planar = hypersim_distance_to_planar(distance)
+    assert planar.dtype == np.float32 and np.abs(planar - z).max() < 1e-5 * z
+    # the centre pixels look (almost) straight ahead; the corners are ~35% further along their rays
+    assert distance[0, 0] / z == pytest.approx(math.sqrt(511.5**2 + 383.5**2 + f**2) / f, rel=1e-12)
+
+
+def test_hypersim_and_vkitti2_sources_decode_the_official_conventions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    h, w = 56, 70
+    distance = rng.uniform(1.0, 15.0, (h, w)).astype(np.float16)  # Hypersim stores float16 metres
+    distance[:3] = np.nan  # no geometry
+    scene = tmp_path / "hs" / "ai_001_001" / "images"
+    scene.mkdir(parents=True)
+    with h5py.File(scene / "frame.0000.depth_meters.hdf5", "w") as f:
+        f["dataset"] = distance
+    _png(scene / "frame.0000.tonemap.jpg", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    (tmp_path / "hs" / "train.txt").write_text(
+        "/mnt/data/hypersim/ai_001_001/images/frame.0000.tonemap.jpg "
+        "/mnt/data/hypersim/ai_001_001/images/frame.0000.depth_meters.hdf5\n")
+    cfg = SourceCfg(str(tmp_path / "hs"), kind="hypersim", options={"strip_prefix": "/mnt/data/hypersim/"})
+    hs = HypersimSource(cfg, _data(56), PRE)
+    p = sample_crop(h, w, 56, (1.0, 1.0), 0.0, np.random.default_rng(0))
+    out = hs.load(0, np.random.default_rng(0))
+    want = hypersim_distance_to_planar(distance.astype(np.float32))[:, p.left:p.left + 56]
+    assert np.array_equal(out["valid"].numpy(), np.isfinite(want)) and not out["valid"][:3].any()
+    assert np.array_equal(out["depth"].numpy()[3:], want[3:]) and (out["depth"][:3] == 0).all()
+
+    cm = rng.integers(100, 9000, (h, w)).astype(np.uint16)
+    cm[:5] = 65535  # VKITTI 2 sky: 655.35 m
+    cm[5, :4] = 8000  # exactly 80 m: still valid (<= 80)
+    _png16(tmp_path / "vk" / "Scene01" / "clone" / "depth_00000.png", cm.astype(np.float64), 1.0)
+    _png(tmp_path / "vk" / "Scene01" / "clone" / "rgb_00000.jpg", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    (tmp_path / "vk" / "list.txt").write_text("Scene01/clone/rgb_00000.jpg Scene01/clone/depth_00000.png\n")
+    vk = VKITTI2Source(SourceCfg(str(tmp_path / "vk"), kind="vkitti2",
+                                 options={"list_file": str(tmp_path / "vk" / "list.txt")}), _data(56), PRE)
+    out = vk.load(0, np.random.default_rng(0))
+    metres = (cm.astype(np.float64) / 100.0).astype(np.float32)[:, p.left:p.left + 56]
+    keep = metres <= 80.0
+    assert np.array_equal(out["valid"].numpy(), keep) and not out["valid"][:5].any() and out["valid"][5, 0]
+    assert np.array_equal(out["depth"].numpy()[keep], metres[keep]) and (out["depth"][~keep] == 0).all()
+    assert {"hypersim", "vkitti2"} <= set(SOURCE_KINDS)
+    with pytest.raises(RecipeError, match=r"data.sources.0.options.list_file: .*not found"):
+        VKITTI2Source(SourceCfg(str(tmp_path / "vk"), kind="vkitti2"), _data(56), PRE, "data.sources.0")
+    with pytest.raises(RecipeError, match=r"data.sources.0.options: .*list_file and strip_prefix"):
+        VKITTI2Source(SourceCfg(str(tmp_path / "vk"), kind="vkitti2", options={"scale": 100}), _data(56), PRE,
+                      "data.sources.0")
