@@ -250,7 +250,7 @@ BUNDLED_NAME = "da2-mini"
 _MINI = ModelSpec(
     name=BUNDLED_NAME,
     arch=make_arch("vitt", "v2"),
-    preprocess=Preprocess(input_size=266, output_align_corners=True),
+    preprocess=Preprocess(input_size=224, output_align_corners=True),  # = its training crop
     weights=(WeightSource("depthany", bundled="assets/da2-mini.safetensors"),),
     licence="Apache-2.0",
     description="depthany's own ViT-Tiny DPT trained on synthetic worlds (bundled; not for real photos)",
