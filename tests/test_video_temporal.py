@@ -37,6 +37,13 @@ def test_flicker_meter_values() -> None:
     m.add(a + 0.25)
     m.add(a)
     assert m.global_value == pytest.approx(0.25)
+    assert np.isnan(m.relative_value)  # flat maps have no contrast to compare with
+    ramp = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    m = FlickerMeter()
+    m.add(ramp)
+    m.add(ramp + 0.1)
+    assert m.contrast == pytest.approx(float(ramp.std()), rel=1e-5)
+    assert m.relative_value == pytest.approx(0.1 / float(ramp.std()), rel=1e-4)
 
 
 def test_aligner_undoes_per_frame_affine_changes_exactly(still: np.ndarray) -> None:

@@ -5,7 +5,9 @@ colour map that the viewer sees as colours, averaged over pixels and consecutive
 camera looking at a static scene the true depth does not change, so every bit of it is flicker or noise. 0.01
 means that colours move by 1% of the colour map per frame on average. The *global* index takes the median
 change instead of the mean absolute one: it counts only changes that move the whole picture (flicker proper)
-and not independent pixel noise, which a narrower colour range shows with more contrast.
+and not independent pixel noise. The *relative* index divides the mean change by the pictures' contrast (mean
+spatial standard deviation of the normalised map): a narrow colour range shows the same pixel noise larger,
+and the relative index does not reward a washed-out picture for hiding it.
 
 :func:`static_sequence` renders one synthetic world from a fixed camera ``n`` times with a different sensor
 exposure, white balance and noise per frame (an auto-exposing camera): the pictures change, the depth does
@@ -37,10 +39,16 @@ class FlickerMeter:
         self._prev: np.ndarray | None = None
         self._sum = 0.0
         self._global = 0.0
+        self._contrast = 0.0
+        self.frames = 0
         self.pairs = 0
 
     def add(self, normalised: np.ndarray) -> None:
         cur = np.asarray(normalised, dtype=np.float32)
+        finite = cur[np.isfinite(cur)]
+        if finite.size:
+            self._contrast += float(finite.std())
+            self.frames += 1
         if self._prev is not None and self._prev.shape == cur.shape:
             diff = cur - self._prev
             diff = diff[np.isfinite(diff)]
@@ -59,6 +67,17 @@ class FlickerMeter:
     def global_value(self) -> float:
         """Mean absolute median frame-to-frame change (whole-picture flicker)."""
         return self._global / self.pairs if self.pairs else float("nan")
+
+    @property
+    def contrast(self) -> float:
+        """Mean spatial standard deviation of the maps: how much of the colour map a frame uses."""
+        return self._contrast / self.frames if self.frames else float("nan")
+
+    @property
+    def relative_value(self) -> float:
+        """:attr:`value` / :attr:`contrast`: change per frame relative to the picture's own contrast, which
+        compares normalisations that stretch the same map differently (a narrow range shows noise larger)."""
+        return self.value / self.contrast if self.contrast > 0 else float("nan")
 
 
 def flicker_index(maps: Iterable[np.ndarray]) -> float:

@@ -123,7 +123,8 @@ class VideoReport:
         seconds: wall time of the run.
         stopped_early: why the input ended before its end (truncated/corrupt), or None.
         interrupted: True when the run was stopped with Ctrl-C (outputs are finished all the same).
-        flicker, flicker_global: flicker indices of the colour-mapped output (see :mod:`.flicker`).
+        flicker, flicker_global, flicker_relative: flicker indices of the colour-mapped output (see
+            :mod:`.flicker`).
         resets: frames on which the temporal reference restarted (the first frame and scene cuts).
         kind, unit: what the raw values are.
     """
@@ -138,6 +139,7 @@ class VideoReport:
     interrupted: bool = False
     flicker: float = float("nan")
     flicker_global: float = float("nan")
+    flicker_relative: float = float("nan")
     resets: int = 0
     kind: str = "relative_disparity"
     unit: str | None = None
@@ -275,7 +277,8 @@ def process_video(
         finally:
             if not isinstance(source, FrameSource):
                 src.close()
-    report.flicker, report.flicker_global = meter.value, meter.global_value
+    report.flicker, report.flicker_global, report.flicker_relative = (meter.value, meter.global_value,
+                                                                      meter.relative_value)
     if report.frames == 0 and not report.interrupted:
         why = f": {src.error}" if src.error else ""
         raise VideoReadError(f"{src.name}: no frame could be decoded{why}")
