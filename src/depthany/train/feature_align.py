@@ -40,7 +40,7 @@ def feature_alignment_loss(student: Tensor, frozen: Tensor, margin: float = 0.85
     Args:
         student: (B, N, D) student patch tokens (carry the gradient).
         frozen: (B, N, D) frozen-encoder patch tokens for the same images (no gradient needed).
-        margin: tokens with cosine similarity above this are excluded (1.0 = no margin).
+        margin: tokens with cosine similarity above this are excluded (>= 1.0: no margin).
 
     Returns:
         (loss, kept): (B,) mean over the N tokens of ``(1 - cos) * [cos <= margin]``, and (B,) the fraction of
@@ -49,7 +49,8 @@ def feature_alignment_loss(student: Tensor, frozen: Tensor, margin: float = 0.85
     if student.shape != frozen.shape:
         raise ValueError(f"student tokens {tuple(student.shape)} and frozen tokens {tuple(frozen.shape)} differ")
     cos = F.cosine_similarity(student.float(), frozen.float().detach(), dim=-1, eps=1e-8)
-    keep = (cos <= margin).to(cos.dtype)
+    # margin >= 1 means no cut at all (rounding can put a cosine a hair above 1)
+    keep = (cos <= margin).to(cos.dtype) if margin < 1.0 else torch.ones_like(cos)
     return ((1.0 - cos) * keep).mean(1), keep.mean(1)
 
 
