@@ -129,7 +129,7 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
 
     app = FastAPI(title="depthany", version=__version__, lifespan=lifespan,
                   description="Monocular depth with Depth Anything: upload an image, get depth back.")
-    app.add_middleware(_BodyLimit, max_bytes=cfg.max_upload_bytes)  # type: ignore[arg-type]
+    app.add_middleware(_BodyLimit, max_bytes=cfg.max_upload_bytes)
     app.state.batcher = batcher
     app.state.config = cfg
 

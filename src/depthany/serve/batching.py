@@ -176,7 +176,8 @@ class DynamicBatcher:
                 continue
             start = time.perf_counter()
             try:
-                results = self.predictor.predict_batch([it.image for it in batch])
+                # LoadedImage passes through the predictor's as_rgb (keeping EXIF); its ImageLike alias omits it
+                results = self.predictor.predict_batch([it.image for it in batch])  # type: ignore[misc]
             except Exception as e:  # the model failed: every request in the batch gets the error
                 for it in batch:
                     it.future.set_exception(e)

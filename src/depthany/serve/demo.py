@@ -158,7 +158,7 @@ class DemoBackend:
         loaded = read_image(image_path)
         pred = self.predictor(label, input_size)
         t0 = time.perf_counter()
-        result = pred.predict(loaded)
+        result = pred.predict(loaded)  # type: ignore[arg-type]  # LoadedImage keeps EXIF for the intrinsics
         elapsed = time.perf_counter() - t0
         stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(image_path).stem)[:60] or "image"
         run = self._run_dir(stem)

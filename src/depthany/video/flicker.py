@@ -121,17 +121,16 @@ def static_sequence(n: int, height: int = 96, width: int = 128, seed: int = 0, k
     from ..synth.shading import shade
     from ..synth.worlds import WorldConfig, make_scene
 
-    scene = make_scene(seed, 0, WorldConfig(width, height, kind))  # type: ignore[arg-type]
+    scene = make_scene(seed, 0, WorldConfig(width, height, kind))
     rays = scene.camera.ray_directions()
     depth, shape_id = trace(scene.camera, scene.shapes, rays)
     radiance = shade(scene, depth, shape_id, rays)
     rng = np.random.default_rng(seed + 1)
     frames = []
     for i in range(n):
-        sensor = dataclasses.replace(
-            scene.sensor, exposure_bias=float(rng.normal(0, exposure_jitter)),
-            white_balance=tuple(float(np.exp(rng.normal(0, 0.04))) for _ in range(3)),
-            noise=noise, seed=seed * 100_003 + i)
+        r, g, b = (float(np.exp(rng.normal(0, 0.04))) for _ in range(3))
+        sensor = dataclasses.replace(scene.sensor, exposure_bias=float(rng.normal(0, exposure_jitter)),
+                                     white_balance=(r, g, b), noise=noise, seed=seed * 100_003 + i)
         frames.append(expose(radiance, sensor))
     valid = np.isfinite(depth) & (depth <= np.float32(scene.max_depth))
     return StaticSequence(frames, depth.astype(np.float32), valid)
@@ -145,11 +144,12 @@ def moving_sequence(n: int, height: int = 96, width: int = 128, seed: int = 0, k
     from ..synth.render import render
     from ..synth.worlds import WorldConfig, make_scene
 
-    scene = make_scene(seed, 0, WorldConfig(width, height, kind))  # type: ignore[arg-type]
+    scene = make_scene(seed, 0, WorldConfig(width, height, kind))
     cam = scene.camera
     out = []
     for i in range(n):
-        pos = tuple(float(p + i * d) for p, d in zip(cam.position, step))
+        x, y, z = (float(p + i * d) for p, d in zip(cam.position, step))
+        pos = (x, y, z)
         moved = dataclasses.replace(scene, camera=dataclasses.replace(cam, position=pos, yaw=cam.yaw + i * yaw_step))
         r = render(moved)
         out.append((r.rgb, r.depth.astype(np.float32)))

@@ -14,7 +14,10 @@ valid and playable with the frames done so far.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ from .temporal import RANGE_MODES, TEMPORAL_MODES, AdaptiveRange, RangeMode, Tem
 if TYPE_CHECKING:
     from ..geometry.calibrate import Calibration
     from ..predictor import DepthPredictor
+    from ..result import DepthResult
 
 Layout = Literal["depth", "side-by-side"]
 LAYOUTS: tuple[str, ...] = ("depth", "side-by-side")
@@ -163,6 +167,28 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+@contextlib.contextmanager
+def _stop_on_ctrl_c() -> Iterator[Callable[[], bool]]:
+    """While active, a first Ctrl-C only raises a flag that the loop checks between frames, so every output
+    ends on the same frame; a second Ctrl-C interrupts at once. Off the main thread, signals cannot be caught:
+    then the flag never rises and a KeyboardInterrupt is handled by the caller as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    hit = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def first(signum: int, frame: object) -> None:
+        hit.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield hit.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Outputs:
     """The MP4 encoder and the raw writer, created when the first frame shows the size."""
 
@@ -186,6 +212,46 @@ class _Outputs:
         finally:
             if self.raw is not None:
                 self.raw.close()
+
+
+@dataclass
+class _FrameStep:
+    """Everything done to one predicted frame: calibrate, align, colour, encode, store."""
+
+    opts: VideoOptions
+    calibration: Calibration | None
+    metric: bool
+    aligner: TemporalAligner | None
+    colour_range: AdaptiveRange
+    meter: FlickerMeter
+    outs: _Outputs
+    report: VideoReport
+
+    def __call__(self, frame: Frame, result: DepthResult) -> None:
+        if self.calibration is not None:
+            result = self.calibration.apply_result(result)
+        values = result.values
+        near = _nearness(values, self.metric)
+        scale, shift = 1.0, 0.0
+        if self.aligner is not None:
+            near, info = self.aligner.align(near)
+            scale, shift = info.scale, info.shift
+            self.report.resets += int(info.reset)
+        lo, hi = self.colour_range.update(near)
+        self.meter.add(normalise(near, lo, hi))
+        picture = colorize(near, self.opts.cmap, lo, hi)
+        if self.opts.layout == "side-by-side":
+            picture = side_by_side(frame.rgb, picture)
+        outs = self.outs
+        outs.open(picture)
+        if outs.encoder is not None:
+            outs.encoder.write(picture, outs.retime(frame.pts))
+        if outs.raw is not None:
+            stored = values if self.metric else near  # relative: the aligned (sequence-consistent) values
+            a, b = (1.0, 0.0) if self.metric else (scale, shift)
+            outs.raw.write(frame.index, stored, frame.pts, frame.time, a, b)
+        self.report.alignment.append((scale, shift))
+        self.report.frames += 1
 
 
 def process_video(
@@ -238,35 +304,17 @@ def process_video(
     frames: Iterator[Frame] = iter(src)
     if opts.max_frames is not None:
         frames = itertools.islice(frames, opts.max_frames)
+    step = _FrameStep(opts, calibration, metric, aligner, colour_range, meter, outs, report)
     try:
-        for batch in _batches(frames, predictor.batch_size):
-            results = predictor.predict_batch([f.rgb for f in batch])
-            for frame, result in zip(batch, results):
-                if calibration is not None:
-                    result = calibration.apply_result(result)
-                values = result.values
-                near = _nearness(values, metric)
-                scale, shift = 1.0, 0.0
-                if aligner is not None:
-                    near, info = aligner.align(near)
-                    scale, shift = info.scale, info.shift
-                    report.resets += int(info.reset)
-                lo, hi = colour_range.update(near)
-                meter.add(normalise(near, lo, hi))
-                picture = colorize(near, opts.cmap, lo, hi)
-                if opts.layout == "side-by-side":
-                    picture = side_by_side(frame.rgb, picture)
-                outs.open(picture)
-                if outs.encoder is not None:
-                    outs.encoder.write(picture, outs.retime(frame.pts))
-                if outs.raw is not None:
-                    stored = values if metric else near  # relative: the aligned (sequence-consistent) values
-                    a, b = (1.0, 0.0) if metric else (scale, shift)
-                    outs.raw.write(frame.index, stored, frame.pts, frame.time, a, b)
-                report.alignment.append((scale, shift))
-                report.frames += 1
-            if progress is not None:
-                progress(Progress(report.frames, total, time.perf_counter() - start))
+        with _stop_on_ctrl_c() as stop_requested:
+            for batch in _batches(frames, predictor.batch_size):
+                results = predictor.predict_batch([f.rgb for f in batch])
+                for frame, result in zip(batch, results):
+                    if stop_requested():
+                        raise KeyboardInterrupt
+                    step(frame, result)
+                if progress is not None:
+                    progress(Progress(report.frames, total, time.perf_counter() - start))
     except KeyboardInterrupt:
         report.interrupted = True
     finally:

@@ -88,7 +88,7 @@ class Png16SequenceWriter(RawDepthWriter):
         self.path.mkdir(parents=True, exist_ok=True)
 
     def _write(self, index: int, values: np.ndarray, pts: int, time: float, scale: float, shift: float) -> None:
-        extra = {k: self.meta[k] for k in ("model", "source") if k in self.meta}
+        extra: dict[str, Any] = {k: self.meta[k] for k in ("model", "source") if k in self.meta}
         extra.update(frame=index, pts=int(pts), time=float(time),
                      temporal_alignment={"scale": scale, "shift": shift})
         write_png16(self.path / f"{frame_name(index)}.png", values, kind=self.meta.get("kind", "relative_disparity"),

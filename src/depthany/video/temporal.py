@@ -41,7 +41,8 @@ def grid_indices(size: int, cells: int) -> np.ndarray:
 def subsample(values: np.ndarray, cells: int) -> np.ndarray:
     """(H, W) -> (h, w) float64 nearest-neighbour samples on a grid of at most ``cells`` per side."""
     v = np.asarray(values)
-    return v[np.ix_(grid_indices(v.shape[0], cells), grid_indices(v.shape[1], cells))].astype(np.float64)
+    out: np.ndarray = v[np.ix_(grid_indices(v.shape[0], cells), grid_indices(v.shape[1], cells))]
+    return out.astype(np.float64)
 
 
 @dataclass
@@ -270,4 +271,5 @@ def normalise(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """(H, W) values -> (H, W) float32 in [0, 1]: the position on the colour map (NaN stays NaN)."""
     span = vmax - vmin if vmax > vmin else 1.0
     with np.errstate(invalid="ignore"):
-        return np.clip((np.asarray(values, dtype=np.float32) - np.float32(vmin)) / np.float32(span), 0, 1)
+        out: np.ndarray = np.clip((np.asarray(values, dtype=np.float32) - np.float32(vmin)) / np.float32(span), 0, 1)
+    return out
