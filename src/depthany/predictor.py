@@ -121,11 +121,16 @@ class DepthPredictor:
         """Load a zoo model (downloading through the HF cache if needed), an HF alias or a local file.
 
         ``model=None`` gives the bundled default model unless ``weights`` describes another architecture.
-        ``backend`` and ``backend_options`` are as in the constructor.
+        ``backend`` and ``backend_options`` are as in the constructor. With a backend other than torch the
+        engine holds its own copy of the weights, so PyTorch's copy is released (``predictor.model`` keeps the
+        architecture on the ``meta`` device) and peak memory stays at one copy.
         """
         dev = pick_device(device)
         net, spec = load_model(model, weights, device=dev)
-        return cls(net, spec, dev, precision, input_size, batch_size, backend, backend_options)
+        predictor = cls(net, spec, dev, precision, input_size, batch_size, backend, backend_options)
+        if predictor.backend != "torch":
+            net.to("meta")
+        return predictor
 
     # -------------------------------------------------------------------------------------------- network
 
