@@ -2,11 +2,17 @@
 
 For each probe size, a seeded random input runs through the PyTorch model (fp32, eager: the exact path) and
 through every installed engine that can read the file (ONNX Runtime; OpenVINO with f32 inference precision).
-The report holds the errors per engine and size and whether each stayed within the exact tolerance.
+The report holds the errors per engine and size and whether each is exact:
+
+* within 1e-5 of PyTorch fp32 (max error relative to the output range), or
+* if not, at least as close to a float64 evaluation of the same model as PyTorch fp32 itself is. Two fp32
+  implementations that round differently can sit 1e-5 apart while both are 5e-6 from the float64 result; the
+  engine is then no less exact than the reference, and the report says so (``exact_by: "float64"``).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import json
@@ -17,8 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from ..backends.accuracy import error_report
+from ..backends.accuracy import error_report, max_rel_error
 from ..backends.base import EXACT_TOLERANCE
 from ..models import DepthAnything
 
@@ -56,6 +63,25 @@ def _run_engine(engine: str, onnx_path: Path, x: np.ndarray) -> np.ndarray:
         compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return compiled([x])[compiled.output(0)]
     raise ValueError(f"unknown engine {engine!r}")
+
+
+class _Float64Reference:
+    """The model evaluated in float64 on the CPU (built on first use: a copy of the weights in float64)."""
+
+    def __init__(self, model: DepthAnything) -> None:
+        self._model = model
+        self._double: DepthAnything | None = None
+        self._last: tuple[Tensor, np.ndarray] | None = None
+
+    def __call__(self, x: Tensor) -> np.ndarray:
+        if self._last is not None and self._last[0] is x:
+            return self._last[1]
+        if self._double is None:
+            self._double = copy.deepcopy(self._model).cpu().double().eval()
+        with torch.inference_mode():
+            out = self._double(x.double()).numpy()
+        self._last = (x, out)
+        return out
 
 
 def sha256_file(path: Path) -> str:
@@ -96,6 +122,7 @@ def parity_report(
     model = model.eval()
     device = next(model.parameters()).device
     results: list[dict[str, Any]] = []
+    fp64 = _Float64Reference(model)
     for b, h, w in sizes:
         x = torch.randn(b, 3, h, w, generator=g)
         with torch.inference_mode():
@@ -110,13 +137,21 @@ def parity_report(
                 continue
             row.update(error_report(out, ref))
             row["ok"] = bool(row["max_rel"] <= EXACT_TOLERANCE)
+            row["exact_by"] = "fp32" if row["ok"] else None
+            if not row["ok"]:  # is the engine or the fp32 reference the less exact one?
+                ref64 = fp64(x)
+                row["max_rel_fp64"] = max_rel_error(out, ref64)
+                row["reference_max_rel_fp64"] = max_rel_error(ref, ref64)
+                if row["max_rel_fp64"] <= max(row["reference_max_rel_fp64"], EXACT_TOLERANCE / 10):
+                    row.update(ok=True, exact_by="float64")
             results.append(row)
     checked = [r for r in results if r.get("ok") is not None]
     report: dict[str, Any] = {
         "file": onnx_path.name,
         "sha256": sha256_file(onnx_path) if onnx_path.exists() else None,
         "reference": "depthany PyTorch model, fp32 eager, CPU",
-        "criterion": "max|out - ref| / max|ref| <= tolerance",
+        "criterion": "max|out - ref| / max|ref| <= tolerance, or no further from a float64 run than the "
+                     "fp32 reference is",
         "tolerance": EXACT_TOLERANCE,
         "ok": bool(checked) and all(r["ok"] for r in checked),
         "results": results,

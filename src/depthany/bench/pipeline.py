@@ -1,0 +1,131 @@
+"""End-to-end stages timed one by one: decode, preprocess, network, postprocess, encode.
+
+Ours runs the same functions :class:`depthany.predictor.DepthPredictor` runs (``io.image.as_rgb``,
+``transforms.preprocess``, the backend's runner, ``transforms.postprocess``) and encodes each map as a 16-bit
+PNG. The transformers baseline is what its users write: PIL decode, ``DPTImageProcessor``, the model,
+``post_process_depth_estimation``, and the same PNG encoder.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from .. import transforms
+from ..io.depth import png16_encode
+from ..io.image import as_rgb
+from ..zoo import ModelSpec
+
+STAGES: tuple[str, ...] = ("decode", "preprocess", "network", "postprocess", "encode")
+
+
+def image_size_for(net_h: int, net_w: int, input_size: int = 518, multiple: int = 14) -> tuple[int, int]:
+    """A photo size whose network size is (net_h, net_w): 480x640 for 518x686, 480x480 for 518x518.
+
+    Falls back to the network size itself when no smaller photo maps there.
+    """
+    short = min(net_h, net_w)
+    for side in (480, short):
+        h, w = round(net_h * side / short), round(net_w * side / short)
+        if transforms.network_size(h, w, input_size, multiple) == (net_h, net_w):
+            return h, w
+    return net_h, net_w
+
+
+def synthetic_jpegs(n: int, height: int, width: int, seed: int = 0) -> list[bytes]:
+    """``n`` JPEG-encoded (quality 95) photo-like RGB images: smooth gradients, edges and sensor noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = []
+    for i in range(n):
+        base = np.stack([127 + 100 * np.sin(x / (13 + i)) * np.cos(y / 17),
+                         255 * x / width, 255 * (1 - y / height)], -1)
+        base[(x // 64 + y // 64) % 2 == 0] *= 0.6
+        img = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=95)
+        out.append(buf.getvalue())
+    return out
+
+
+def encode_png16(values: np.ndarray) -> bytes:
+    """(H, W) float depth -> 16-bit PNG bytes (full-range quantisation, as ``depthany predict`` writes)."""
+    codes, _ = png16_encode(values)
+    buf = io.BytesIO()
+    Image.fromarray(codes).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _stage(times: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+    t = time.perf_counter()
+    out = fn()
+    times[name] += time.perf_counter() - t
+    return out
+
+
+class OursPipeline:
+    """depthany's image-to-file path around a backend runner ((B, 3, h, w) -> (B, h, w))."""
+
+    def __init__(self, runner: Callable[[Tensor], Tensor], spec: ModelSpec, input_size: int | None = None,
+                 sync: Callable[[], None] = lambda: None) -> None:
+        self.runner, self.spec, self.sync = runner, spec, sync
+        self.input_size = input_size or spec.preprocess.input_size
+
+    def __call__(self, images: Sequence[bytes]) -> dict[str, float]:
+        """Run one batch; returns seconds per stage."""
+        t = dict.fromkeys(STAGES, 0.0)
+        loaded = [_stage(t, "decode", lambda b=b: as_rgb(b)) for b in images]
+        x = _stage(t, "preprocess", lambda: torch.cat(
+            [transforms.preprocess(li.rgb, self.spec.preprocess, self.input_size) for li in loaded]))
+
+        def network() -> Tensor:
+            out = self.runner(x).float().cpu()
+            self.sync()
+            return out
+
+        out = _stage(t, "network", network)
+        maps = _stage(t, "postprocess", lambda: [
+            transforms.postprocess(out[i:i + 1], li.size, self.spec.preprocess.output_align_corners)[0].numpy()
+            for i, li in enumerate(loaded)])
+        _stage(t, "encode", lambda: [encode_png16(m) for m in maps])
+        return t
+
+
+class TransformersPipeline:
+    """The transformers user's path: PIL decode, DPTImageProcessor, model, post_process_depth_estimation."""
+
+    def __init__(self, model: Any, spec: ModelSpec, device: torch.device, input_size: int | None = None) -> None:
+        from transformers import DPTImageProcessor
+
+        size = input_size or spec.preprocess.input_size
+        self.model, self.device = model, device
+        self.processor = DPTImageProcessor(
+            do_resize=True, size={"height": size, "width": size}, keep_aspect_ratio=True,
+            ensure_multiple_of=spec.preprocess.multiple, resample=Image.Resampling.BICUBIC, do_rescale=True,
+            rescale_factor=1 / 255, do_normalize=True, image_mean=list(spec.preprocess.mean),
+            image_std=list(spec.preprocess.std), do_pad=False)
+
+    def __call__(self, images: Sequence[bytes]) -> dict[str, float]:
+        t = dict.fromkeys(STAGES, 0.0)
+        pils = [_stage(t, "decode", lambda b=b: Image.open(io.BytesIO(b)).convert("RGB")) for b in images]
+        inputs = _stage(t, "preprocess", lambda: self.processor(images=pils, return_tensors="pt"))
+
+        def network() -> Any:
+            with torch.inference_mode():
+                out = self.model(pixel_values=inputs["pixel_values"].to(self.device))
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            return out
+
+        out = _stage(t, "network", network)
+        sizes = [(p.height, p.width) for p in pils]
+        post = _stage(t, "postprocess", lambda: self.processor.post_process_depth_estimation(out, sizes))
+        _stage(t, "encode", lambda: [encode_png16(p["predicted_depth"].float().cpu().numpy()) for p in post])
+        return t

@@ -1,0 +1,234 @@
+"""``depthany bench``: latency, throughput, peak memory and accuracy per backend and precision, with the
+transformers model (same weights) measured in the same run as the baseline.
+
+For every (network size, batch) the paths are timed round-robin (:mod:`.timing`): model-only (the network call
+on a preprocessed batch) and end-to-end (decode, preprocess, network, postprocess, encode; :mod:`.pipeline`).
+Each path's output is compared with PyTorch eager fp32 on the same input. Achieved GFLOP/s are the model's
+FLOPs over the model-only median, also as a fraction of the matmul peak measured at the start.
+
+Example:
+    >>> from depthany.bench import BenchConfig, run_bench                  # doctest: +SKIP
+    >>> report = run_bench(BenchConfig(model="da2-small", sizes=((518, 686),)))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import backends, transforms, zoo
+from ..backends.accuracy import error_report
+from ..io.image import as_rgb
+from ..models import DepthAnything, build_model
+from .flops import matmul_peak, model_flops
+from .machine import machine_info, versions
+from .pipeline import STAGES, OursPipeline, image_size_for, synthetic_jpegs
+from .timing import interleaved, summarize, synchronize
+
+BASELINE = "transformers"
+Log = Callable[[str], None]
+
+
+@dataclass
+class BenchConfig:
+    """What to measure. Sizes are *network* sizes (H, W), multiples of 14; 518x686 is a 480x640 photo."""
+
+    model: str = "da2-small"
+    weights: str = "random"  # "random" (seeded; speed does not depend on values), "pretrained", or a path
+    backends: tuple[str, ...] = ("all",)  # backend names, "all" (every installed one) or "auto"
+    precisions: tuple[str, ...] = ("fp32", "bf16")
+    sizes: tuple[tuple[int, int], ...] = ((518, 518),)
+    batches: tuple[int, ...] = (1,)
+    device: str = "cpu"
+    threads: int | None = None
+    repeats: int = 5
+    warmup: int = 1
+    baseline: bool = True
+    e2e: bool = True
+    memory: bool = True
+    peak: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def bench_model(name: str, weights: str, device: torch.device) -> tuple[DepthAnything, zoo.ModelSpec]:
+    """The model to benchmark: seeded random weights (output bias raised so the map is not all zero), the
+    zoo entry's published weights (``"pretrained"``) or a local file."""
+    if weights == "random":
+        spec = zoo.get_spec(name)
+        torch.manual_seed(0)
+        model = build_model(spec.arch)
+        with torch.no_grad():
+            model.depth_head.scratch.output_conv2[2].bias.fill_(0.5)
+        return model.to(device).eval(), spec
+    from ..weights import load_model
+
+    return load_model(name, None if weights == "pretrained" else weights, device=device)
+
+
+def _paths(cfg: BenchConfig, device: torch.device) -> list[tuple[str, str]]:
+    """(backend, precision) pairs to run: installed, supported on the device, de-duplicated."""
+    names: list[str] = []
+    for b in cfg.backends:
+        if b == "all":
+            names += backends.available_backends()
+        elif b == "auto":
+            names += [backends.resolve("auto", p, device) for p in cfg.precisions]
+        else:
+            names.append(b)
+    pairs = []
+    for name in dict.fromkeys(names):
+        for p in cfg.precisions:
+            if backends.supports(name, p, device):
+                pairs.append((name, p))
+    return pairs
+
+
+def _inputs(spec: zoo.ModelSpec, h: int, w: int, batch: int) -> tuple[list[bytes], Tensor]:
+    images = synthetic_jpegs(batch, *image_size_for(h, w, spec.preprocess.input_size))
+    x = torch.cat([transforms.preprocess(as_rgb(b).rgb, spec.preprocess) for b in images])
+    if tuple(x.shape[-2:]) != (h, w):
+        raise ValueError(f"size {h}x{w} is not a network size of the model (got {tuple(x.shape[-2:])})")
+    return images, x
+
+
+def _e2e(pipes: dict[str, Callable[[list[bytes]], dict[str, float]]], images: list[bytes], repeats: int,
+         warmup: int) -> dict[str, dict[str, Any]]:
+    """Round-robin end-to-end runs; per path the median total and the median of each stage (ms)."""
+    for _ in range(warmup):
+        for pipe in pipes.values():
+            pipe(images)
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in pipes}
+    for _ in range(repeats):
+        for k, pipe in pipes.items():
+            runs[k].append(pipe(images))
+    out = {}
+    for k, rs in runs.items():
+        totals = [sum(r.values()) for r in rs]
+        out[k] = {**summarize(totals),
+                  "stages_ms": {s: 1e3 * statistics.median(r[s] for r in rs) for s in STAGES}}
+    return out
+
+
+def run_bench(cfg: BenchConfig, log: Log = lambda s: None) -> dict[str, Any]:
+    """Run the benchmark described by ``cfg``; returns a JSON-ready report (see ``docs/performance.md``)."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    model, spec = bench_model(cfg.model, cfg.weights, device)
+    report: dict[str, Any] = {"config": {**dataclasses.asdict(cfg), "model": spec.name},
+                              "machine": machine_info(device), "versions": versions(), "peaks": {},
+                              "results": [], "skipped": []}
+    pairs = _paths(cfg, device)
+    if cfg.peak:
+        for p in dict.fromkeys(p for _, p in pairs):
+            log(f"measuring the {p} matmul peak ...")
+            report["peaks"][p] = matmul_peak(p, device)
+    runners: dict[str, Callable[[Tensor], Tensor]] = {}
+    for name, precision in pairs:
+        log(f"building {name} {precision} ...")
+        try:
+            runners[f"{name}/{precision}"] = backends.make_runner(name, model, precision, device, name=spec.name)
+        except (backends.BackendUnavailable, ValueError, RuntimeError) as e:
+            report["skipped"].append({"backend": name, "precision": precision, "reason": str(e)})
+    if cfg.baseline:
+        from .baseline import TransformersRunner, transformers_available, transformers_model
+
+        if transformers_available():
+            runners[f"{BASELINE}/fp32"] = TransformersRunner(transformers_model(model, spec, device), device)
+        else:
+            report["skipped"].append({"backend": BASELINE, "precision": "fp32",
+                                      "reason": "transformers is not installed: pip install transformers"})
+    with tempfile.TemporaryDirectory(prefix="depthany-bench-") as tmp:
+        files = _weight_files(model, spec, Path(tmp)) if cfg.memory else {}
+        for h, w in cfg.sizes:
+            for batch in cfg.batches:
+                log(f"{spec.name} {h}x{w} batch {batch} ...")
+                report["results"] += _measure(cfg, model, spec, runners, h, w, batch, device, files, report)
+    return report
+
+
+def _weight_files(model: DepthAnything, spec: zoo.ModelSpec, tmp: Path) -> dict[str, str]:
+    """The same weights as a depthany file and a transformers folder, for the memory children."""
+    from ..weights import save_weights
+    from .baseline import transformers_available
+
+    out = {"ours": str(save_weights(model.state_dict(), spec, tmp / "model.safetensors", "depthany"))}
+    if transformers_available():
+        out[BASELINE] = str(save_weights(model.state_dict(), spec, tmp / "hf", "transformers"))
+    return out
+
+
+def _measure(cfg: BenchConfig, model: DepthAnything, spec: zoo.ModelSpec, runners: dict[str, Any], h: int,
+             w: int, batch: int, device: torch.device, files: dict[str, str],
+             report: dict[str, Any]) -> list[dict[str, Any]]:
+    images, x = _inputs(spec, h, w, batch)
+    with torch.inference_mode():
+        ref = model(x.to(device)).float().cpu()
+    errors = {k: error_report(r(x).float().cpu(), ref) for k, r in runners.items()}
+    model_times = interleaved({k: (lambda r=r: r(x)) for k, r in runners.items()}, cfg.repeats, cfg.warmup,
+                              device)
+    e2e: dict[str, dict[str, Any]] = {}
+    if cfg.e2e:
+        pipes: dict[str, Any] = {}
+        for k, r in runners.items():
+            if k.startswith(BASELINE):
+                from .pipeline import TransformersPipeline
+
+                pipes[k] = TransformersPipeline(r.model, spec, device)
+            else:
+                pipes[k] = OursPipeline(r, spec, sync=lambda: synchronize(device))
+        e2e = _e2e(pipes, images, cfg.repeats, cfg.warmup)
+    flops = model_flops(spec.arch, h, w, batch)
+    rows = []
+    for k in runners:
+        backend, precision = k.split("/")
+        t = summarize(model_times[k])
+        row: dict[str, Any] = {"model": spec.name, "height": h, "width": w, "batch": batch, "backend": backend,
+                               "precision": precision, "model_ms": t, "errors": errors[k],
+                               "gflop": flops / 1e9, "gflop_s": flops / 1e9 / (t["median_ms"] / 1e3)}
+        desc = getattr(runners[k], "describe", None)
+        if callable(desc):
+            row["runner"] = desc()
+        peak = report["peaks"].get(precision, {}).get("gflops")
+        if peak:
+            row["peak_fraction"] = row["gflop_s"] / peak
+        if k in e2e:
+            row["e2e_ms"] = e2e[k]
+            row["throughput_img_s"] = batch / (e2e[k]["median_ms"] / 1e3)
+        if cfg.memory:
+            row["memory"] = _memory(cfg, spec, backend, precision, h, w, batch, files)
+        rows.append(row)
+    _ratios(rows)
+    return rows
+
+
+def _memory(cfg: BenchConfig, spec: zoo.ModelSpec, backend: str, precision: str, h: int, w: int, batch: int,
+            files: dict[str, str]) -> dict[str, Any]:
+    from .memory import MemoryJob, measure
+
+    weights = files.get(BASELINE if backend == BASELINE else "ours")
+    if weights is None:
+        return {"error": "no weights file for this job"}
+    return measure(MemoryJob(spec.name, weights, backend, precision, h, w, batch, cfg.device, cfg.threads))
+
+
+def _ratios(rows: list[dict[str, Any]]) -> None:
+    """Speed-up and memory ratio of every row against the baseline row of the same size and batch."""
+    base = next((r for r in rows if r["backend"] == BASELINE), None)
+    if base is None:
+        return
+    for r in rows:
+        r["speedup_model"] = base["model_ms"]["median_ms"] / r["model_ms"]["median_ms"]
+        if "e2e_ms" in r and "e2e_ms" in base:
+            r["speedup_e2e"] = base["e2e_ms"]["median_ms"] / r["e2e_ms"]["median_ms"]
+        mb, mr = base.get("memory", {}).get("peak_rss_mb"), r.get("memory", {}).get("peak_rss_mb")
+        if mb and mr:
+            r["memory_ratio"] = mr / mb

@@ -1,0 +1,77 @@
+"""``depthany bench``: latency, throughput, memory and accuracy per backend and precision vs transformers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+PRECISION_CHOICES = ("fp32", "bf16", "fp16")
+
+
+@click.command("bench")
+@click.option("--model", "-m", default="da2-small", show_default=True, help="Zoo name.")
+@click.option("--weights", default="random", show_default=True,
+              help="random (seeded; speed does not depend on the values), pretrained (the zoo weights), or a path.")
+@click.option("--backend", "-b", default="all", show_default=True,
+              help="Comma-separated backends (torch, onnxruntime, openvino), 'all' installed ones, or 'auto'.")
+@click.option("--precision", "-p", default="fp32,bf16", show_default=True, help="Comma-separated: fp32, bf16, fp16.")
+@click.option("--size", "-s", default="518x518,518x686", show_default=True,
+              help="Network sizes HxW (multiples of 14); 518x686 is what a 480x640 photo becomes.")
+@click.option("--batch", default="1", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for every engine (default: torch's default, usually the physical cores).")
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Timed rounds.")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Untimed rounds first.")
+@click.option("--baseline/--no-baseline", default=True, show_default=True,
+              help="Run transformers' DepthAnythingForDepthEstimation (same weights) in the same run.")
+@click.option("--e2e/--no-e2e", default=True, show_default=True,
+              help="Also time decode, preprocess, network, postprocess and encode.")
+@click.option("--memory/--no-memory", default=True, show_default=True,
+              help="Peak RSS per job, each in a fresh process.")
+@click.option("--peak/--no-peak", default=True, show_default=True, help="Measure the matmul peak (GFLOP/s).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the full report as JSON ('-' for stdout).")
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the table as Markdown.")
+def bench(model: str, weights: str, backend: str, precision: str, size: str, batch: str, device: str,
+          threads: int | None, repeats: int, warmup: int, baseline: bool, e2e: bool, memory: bool, peak: bool,
+          json_out: Path | None, markdown: Path | None) -> None:
+    """Benchmark MODEL on this machine: model-only and end-to-end latency (medians of interleaved runs),
+    throughput, peak memory, achieved GFLOP/s against a measured matmul peak, and each path's error against
+    PyTorch fp32; ratios are against transformers measured in the same run.
+
+    \b
+    Examples:
+      depthany bench --threads 2
+      depthany bench -m da2-base -s 518x686 --batch 1,4 -p fp32 --json vitb.json
+      depthany bench --device cuda -b torch -p fp32,bf16,fp16 --batch 1,8
+    """
+    from .. import backends
+    from ..bench import BenchConfig, run_bench
+    from ..bench.args import parse_choices, parse_ints, parse_sizes
+    from ..bench.report import header, markdown_table, text_table
+
+    cfg = BenchConfig(
+        model=model, weights=weights,
+        backends=parse_choices(backend, ("all", *backends.BACKEND_CHOICES), "--backend"),
+        precisions=parse_choices(precision, PRECISION_CHOICES, "--precision"),
+        sizes=parse_sizes(size), batches=parse_ints(batch, "--batch"), device=device, threads=threads,
+        repeats=repeats, warmup=warmup, baseline=baseline, e2e=e2e, memory=memory, peak=peak)
+    try:
+        report = run_bench(cfg, log=lambda s: click.echo(s, err=True))
+    except (ValueError, backends.BackendUnavailable) as e:
+        raise click.ClickException(str(e)) from e
+    if json_out is not None and str(json_out) == "-":
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    click.echo(header(report))
+    click.echo(text_table(report))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        click.echo(f"wrote {json_out}", err=True)
+    if markdown is not None:
+        markdown.write_text(markdown_table(report) + "\n")
+        click.echo(f"wrote {markdown}", err=True)
