@@ -41,6 +41,8 @@ def free_port() -> int:
 def run_level(url: str, payload: bytes, concurrency: int, total: int) -> dict[str, float]:
     """``total`` requests from ``concurrency`` threads; latencies in ms and status counts."""
     latencies: list[float] = []
+    queued: list[float] = []
+    infer: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
     counter = iter(range(total))
@@ -52,6 +54,7 @@ def run_level(url: str, payload: bytes, concurrency: int, total: int) -> dict[st
                     if next(counter, None) is None:
                         return
                 t0 = time.perf_counter()
+                r = None
                 try:
                     r = client.post(f"{url}/v1/depth", params={"format": "npy"},
                                     files={"image": ("load.png", payload, "image/png")})
@@ -61,8 +64,10 @@ def run_level(url: str, payload: bytes, concurrency: int, total: int) -> dict[st
                 dt = (time.perf_counter() - t0) * 1000
                 with lock:
                     statuses[code] = statuses.get(code, 0) + 1
-                    if code == 200:
+                    if code == 200 and r is not None:
                         latencies.append(dt)
+                        queued.append(float(r.headers["x-queue-ms"]))
+                        infer.append(float(r.headers["x-inference-ms"]))
 
     start = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
@@ -75,7 +80,8 @@ def run_level(url: str, payload: bytes, concurrency: int, total: int) -> dict[st
     return {"concurrency": concurrency, "ok": statuses.get(200, 0), "busy_503": statuses.get(503, 0),
             "failed": sum(v for k, v in statuses.items() if k not in (200, 503)), "rps": statuses.get(200, 0) / wall,
             "p50": float(np.percentile(lat, 50)), "p90": float(np.percentile(lat, 90)),
-            "p99": float(np.percentile(lat, 99))}
+            "p99": float(np.percentile(lat, 99)), "queue_ms": float(np.median(queued or [np.nan])),
+            "infer_ms": float(np.median(infer or [np.nan]))}
 
 
 def main() -> None:
@@ -139,11 +145,13 @@ def main() -> None:
             server.wait(30)
     print(f"tiny random model, input size {args.input_size}, upload {w}x{h} PNG ({len(payload) / 1024:.0f} KiB), "
           f"max batch {args.max_batch}, max queue {args.max_queue}, {args.requests} requests per level, npy responses")
-    print("| concurrency | ok | 503 | failed | req/s | p50 ms | p90 ms | p99 ms | mean batch | server RSS MiB before -> after |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| concurrency | ok | 503 | failed | req/s | p50 ms | p90 ms | p99 ms | mean batch | queue ms (median) | "
+          "forward ms (median) | server RSS MiB before -> after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['concurrency']} | {r['ok']} | {r['busy_503']} | {r['failed']} | {r['rps']:.1f} | {r['p50']:.0f} | "
-              f"{r['p90']:.0f} | {r['p99']:.0f} | {r['mean_batch']:.2f} | {r['rss_before']:.0f} -> {r['rss_after']:.0f} |")
+              f"{r['p90']:.0f} | {r['p99']:.0f} | {r['mean_batch']:.2f} | {r['queue_ms']:.0f} | {r['infer_ms']:.0f} | "
+              f"{r['rss_before']:.0f} -> {r['rss_after']:.0f} |")
 
 
 if __name__ == "__main__":

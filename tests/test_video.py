@@ -310,6 +310,25 @@ def test_metric_model_stores_metres_without_alignment(tmp_path: Path, scenes: li
             np.testing.assert_allclose(z[f"frame_{i:06d}"], pred.predict(scenes[i]).values, rtol=1e-5, atol=1e-5)
 
 
+def test_calibration_turns_relative_frames_into_metres(tmp_path: Path, predictor: DepthPredictor,
+                                                       scenes: list[np.ndarray]) -> None:
+    from depthany.geometry.calibrate import Calibration
+
+    calib = Calibration(mode="scale_shift", scale=2.0, shift=0.05, n_points=4, inliers=4,
+                        model=predictor.spec.name)
+    calib_file = calib.save(tmp_path / "calib.json")
+    r = invoke("video", str(_folder(tmp_path, scenes[:3])), "--weights", str(save_tiny(tmp_path / "w.safetensors")),
+               "--input-size", "70", "--calibration", str(calib_file), "--raw", "npz", "--raw-out",
+               str(tmp_path / "m.npz"), "--no-video", "--quiet")
+    assert r.exit_code == 0, r.stderr
+    with np.load(tmp_path / "m.npz") as z:
+        meta = json.loads(z["meta"].item())
+        assert meta["kind"] == "metric_depth" and meta["unit"] == "m" and meta["temporal"] == "none"
+        for i in range(3):
+            expected = calib.apply(predictor.predict(scenes[i]).values, warn=False)
+            np.testing.assert_allclose(z[f"frame_{i:06d}"], expected, rtol=1e-5)
+
+
 def _folder(tmp_path: Path, frames: list[np.ndarray]) -> Path:
     from PIL import Image
 
