@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from click.testing import CliRunner
 
@@ -147,3 +148,16 @@ def test_torchrun_kill_and_resume_label_every_image_exactly_once(tmp_path: Path)
     expected = [f"train{s:03d}/img{i:04d}" for s in range(5) for i in range(3)] + [f"photo_{i:03d}" for i in range(5)]
     assert sorted(keys) == sorted(expected) and len(keys) == len(set(keys))
     assert not list(out.glob(".*.tmp-*"))
+
+
+def test_fast_resize_is_close_to_the_exact_official_path() -> None:
+    from depthany import transforms, zoo
+    from depthany.pseudo.runner import fast_preprocess
+    from pseudo_worlds import random_rgb
+
+    rgb = random_rgb(np.random.default_rng(0), 300, 451)
+    pre = zoo.V2_PRE
+    exact = transforms.preprocess(rgb, pre, 98)[0]
+    fast = fast_preprocess(rgb, pre, 98)
+    assert fast.shape == exact.shape == (3, 98, 154) and fast.dtype == torch.float32
+    assert (fast - exact).abs().max().item() < 5e-3 and (fast - exact).abs().mean().item() < 5e-4

@@ -22,8 +22,11 @@ import click
               help="Images per output shard for image-file inputs (tar inputs keep their shards).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun), mps.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--resize", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
+              help="exact: the official OpenCV cubic resize (float64); fast: float32 bicubic, ~5x faster on "
+                   "large photos, within ~2e-3 after normalisation.")
 def pseudo_label(inputs: tuple[str, ...], out: Path, teacher: str | None, input_size: int | None, batch_size: int,
-                 workers: int, shard_size: int, device: str, precision: str) -> None:
+                 workers: int, shard_size: int, device: str, precision: str, resize: str) -> None:
     """Label INPUTS (tar shards, brace ranges such as shards/x-{000..099}.tar, folders, globs, .txt lists) with a
     teacher. Rerun the same command to resume: finished shards are skipped, partial ones redone.
 
@@ -34,7 +37,8 @@ def pseudo_label(inputs: tuple[str, ...], out: Path, teacher: str | None, input_
     from ..pseudo import pseudo_label as run
     from ..weights import WeightsError
 
-    job = LabelJob(tuple(inputs), out, teacher, input_size, batch_size, workers, shard_size, device, precision)
+    job = LabelJob(tuple(inputs), out, teacher, input_size, batch_size, workers, shard_size, device, precision,
+                   resize)  # type: ignore[arg-type]
     try:
         report = run(job, echo=click.echo)
     except (PlanError, WeightsError, ValueError) as e:
