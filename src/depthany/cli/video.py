@@ -76,6 +76,10 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
           max_frames: int | None, crf: int, preset: str, quiet: bool) -> None:
     """Depth video (browser-playable H.264 MP4) for SOURCE: a video file, a folder or glob of images, a webcam
     (/dev/video0 or 0) or a stream URL (rtsp://, http://...). Ctrl-C stops and finishes the outputs."""
+    import importlib.util
+
+    if importlib.util.find_spec("av") is None:
+        raise click.ClickException("PyAV is missing; install video support with: pip install 'depthany[video]'")
     from ..predictor import DepthPredictor
     from ..video import VideoOptions, VideoReadError, open_source, process_video
 
