@@ -116,3 +116,25 @@ def test_student_stage_resumes_exactly(world: dict[str, Path], tmp_path: Path) -
     assert [r["loss"] for r in recs[0]] == [r["loss"] for r in recs[1]]
     assert set(recs[0][0]) >= {"labeled", "pseudo", "align", "align_kept"}
     assert np.isfinite([r["loss"] for r in recs[0]]).all()
+
+
+def test_shipped_student_recipes_follow_the_papers() -> None:
+    from depthany import zoo
+    from depthany.train.student import parse_student_options, source_shares
+
+    configs = Path(__file__).parent.parent / "configs"
+    v1 = load_recipe(configs / "student-v1.yaml")
+    assert recipe_spec(v1).arch == zoo.get_spec("da1-large").arch
+    assert source_shares(v1) == (pytest.approx(1 / 3), pytest.approx(2 / 3))  # labeled : pseudo = 1 : 2
+    o1 = parse_student_options(v1)
+    assert (v1.loss.gm, o1.trim, o1.align.weight, o1.align.margin) == (0.0, 0.0, 1.0, 0.85)
+    assert v1.data.sources[1].options["cutmix"]["p"] == 0.5 and v1.data.sources[1].options["perturb"] == "strong"
+    # "sweeping the 62M unlabeled images once": 2/3 of every batch is pseudo-labeled
+    assert v1.train.steps * v1.train.batch_size * 2 / 3 == pytest.approx(62e6, rel=1e-3)
+    v2 = load_recipe(configs / "student-v2.yaml")
+    assert [s.kind for s in v2.data.sources] == ["pseudo"]  # real pseudo-labeled images only
+    o2 = parse_student_options(v2)
+    assert (v2.loss.ssi, v2.loss.gm, o2.trim) == (1.0, 2.0, 0.1)
+    assert (v2.train.batch_size, v2.train.steps, v2.optim.lr, v2.optim.weight_decay) == (192, 480000, 5e-6, 0.0)
+    for r in (v1, v2):
+        assert r.model.encoder_init is None and r.loss.objective == "student" and r.data.crop_size == 518
