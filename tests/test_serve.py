@@ -107,7 +107,8 @@ def post(url: str, data: bytes, name: str = "p.png", **kw: object) -> httpx.Resp
                       **kw)  # type: ignore[arg-type]
 
 
-def test_every_format_decodes_to_the_predictors_own_output(server: str, predictor: DepthPredictor) -> None:
+def test_every_format_decodes_to_the_predictors_own_output(server: str, predictor: DepthPredictor,
+                                                            tmp_path: Path) -> None:
     for data, name in ((png_bytes(picture()), "p.png"), (png_bytes(picture(seed=1), "JPEG", quality=90), "p.jpg")):
         direct = predictor.predict(data)  # the same bytes through the same decoder, no HTTP
         r = post(server, data, name, params={"format": "npy"})
@@ -119,12 +120,9 @@ def test_every_format_decodes_to_the_predictors_own_output(server: str, predicto
 
         r = post(server, data, name, params={"format": "png16"})
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-        path = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"depthany-serve-{os.getpid()}.png"
+        path = tmp_path / f"{name}.png"
         path.write_bytes(r.content)
-        try:
-            values, meta = read_png16(path)
-        finally:
-            path.unlink()
+        values, meta = read_png16(path)
         assert meta["kind"] == "relative_disparity" and meta["source"] == name
         assert float(r.headers["x-depth-scale"]) == meta["scale"]
         np.testing.assert_allclose(values, direct.values, atol=meta["scale"] * 0.51 + 1e-6)
