@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +78,6 @@ def read_image_bytes(src: dict[str, Any]) -> bytes:
     raise LabelError(f"unknown image source {src!r}")
 
 
-@dataclass(frozen=True)
-class LabelRef:
-    """Where one label sample lives: shard file, and (offset, size) of its two members."""
-
-    shard: str
-    key: str
-    disp: tuple[int, int]
-    meta: tuple[int, int]
-
-
 class LabelFolder:
     """Random access to the labels of a pseudo-label output folder (index built from tar headers).
 
@@ -115,7 +104,8 @@ class LabelFolder:
         if missing and not allow_partial:
             raise LabelError(f"{self.root}: labelling is unfinished, {len(missing)} of {len(names)} shards missing "
                              f"(first: {missing[0]}.tar); rerun the same depthany pseudo-label command to finish")
-        self.refs: list[LabelRef] = []
+        self.shards: list[str] = []
+        rows: list[tuple[int, int, int, int, int]] = []
         for n in names:
             if n in missing:
                 continue
@@ -128,21 +118,24 @@ class LabelFolder:
                 d, m = s.members.get(DISP_EXT), s.members.get(META_EXT)
                 if d is None or m is None:
                     raise LabelError(f"{path}: sample {s.key!r} lacks {DISP_EXT} or {META_EXT}")
-                self.refs.append(LabelRef(str(path), s.key, (d.offset, d.size), (m.offset, m.size)))
+                rows.append((len(self.shards), d.offset, d.size, m.offset, m.size))
+            self.shards.append(str(path))
+        # one int64 row per sample (40 bytes): compact, and shared copy-on-write by DataLoader workers
+        self.index = np.array(rows, dtype=np.int64).reshape(-1, 5)
 
     def __len__(self) -> int:
-        return len(self.refs)
+        return len(self.index)
 
     def meta(self, i: int) -> dict[str, Any]:
         """The JSON metadata of sample ``i``."""
-        r = self.refs[i]
-        return json.loads(read_member(r.shard, *r.meta))  # type: ignore[no-any-return]
+        shard, _, _, off, size = self.index[i].tolist()
+        return json.loads(read_member(self.shards[shard], off, size))  # type: ignore[no-any-return]
 
     def disparity(self, i: int, meta: dict[str, Any] | None = None) -> np.ndarray:
         """(h, w) float32 teacher disparity of sample ``i`` at the network resolution."""
-        r = self.refs[i]
+        shard, off, size, _, _ = self.index[i].tolist()
         m = meta if meta is not None else self.meta(i)
-        return decode_disparity(read_member(r.shard, *r.disp), float(m.get("scale", 1.0)))
+        return decode_disparity(read_member(self.shards[shard], off, size), float(m.get("scale", 1.0)))
 
     def image_bytes(self, i: int, meta: dict[str, Any] | None = None) -> bytes:
         """The encoded image that sample ``i`` labels."""
