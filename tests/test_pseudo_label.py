@@ -12,8 +12,8 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 from click.testing import CliRunner
 
 from depthany.cli.main import cli

@@ -12,8 +12,7 @@ import torch
 from depthany.train import load_recipe, train
 from depthany.train.build import build_model, recipe_spec
 from depthany.train.config import RecipeError
-from depthany.train.data import TrainSet, build_sources, collate
-from depthany.train.data import Draw
+from depthany.train.data import Draw, TrainSet, build_sources, collate
 from depthany.train.feature_align import feature_alignment_loss
 from depthany.train.objectives import build_objective
 from depthany.train.progress import read_metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import lively_model, tiny_spec
 from depthany.models import DepthAnything
 from depthany.train.config import RecipeError
 from depthany.train.feature_align import FinalTokens, feature_alignment_loss, load_frozen_encoder
@@ -16,7 +17,6 @@ from depthany.train.losses import (
 )
 from depthany.train.student_losses import drop_largest, pseudo_losses, region_losses
 from depthany.weights import save_weights
-from conftest import lively_model, tiny_spec
 
 
 def ramp(b: int = 2, h: int = 8, w: int = 10, seed: int = 0) -> torch.Tensor:

@@ -40,8 +40,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from .. import transforms
 from ..io.image import IMAGE_SUFFIXES, read_image
 from ..predictor import PRECISIONS
-from ..train.checkpoint import atomic_write
 from ..train.augment import normalize_image
+from ..train.checkpoint import atomic_write
 from ..train.dist import DistEnv, all_reduce_sum, setup, teardown
 from ..train.progress import format_duration
 from ..weights import load_model
@@ -50,7 +50,6 @@ from .labels import encode_label
 from .plan import (
     MANIFEST,
     InputShard,
-    PlanError,
     assign,
     check_manifest,
     is_finished,
@@ -312,7 +311,8 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
 
     t_start = time.perf_counter()
     loader: DataLoader[Item] = DataLoader(ShardReader(todo, spec.preprocess, size, job.resize), batch_size=None,
-                                          num_workers=min(job.workers, len(todo)), collate_fn=_identity)
+                                          num_workers=min(job.workers, len(todo)),
+                                          collate_fn=_identity)  # type: ignore[arg-type]  # batch_size=None: one item
     for item in loader:
         if item.kind == "image" and item.x is not None:
             net_size = (int(item.x.shape[-2]), int(item.x.shape[-1]))
