@@ -236,6 +236,15 @@ def test_full_queue_answers_503_with_retry_after(weights: Path) -> None:
     assert health["rejected"] == codes.count(503)
 
 
+def test_serve_command_refuses_an_unknown_model() -> None:
+    from click.testing import CliRunner
+
+    from depthany.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["serve", "--model", "da9-huge", "--port", str(free_port())])
+    assert r.exit_code == 2 and "unknown model 'da9-huge'" in r.stderr
+
+
 def test_depthany_serve_command(weights: Path, predictor: DepthPredictor) -> None:
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -339,7 +339,10 @@ def _folder(tmp_path: Path, frames: list[np.ndarray]) -> Path:
     return folder
 
 
-def test_cli_rejects_bad_options_clearly(tmp_path: Path) -> None:
+def test_cli_rejects_bad_options_clearly(tmp_path: Path, scenes: list[np.ndarray]) -> None:
+    write_with_pyav(tmp_path / "ok.mkv", scenes[:2])
+    r = invoke("video", str(tmp_path / "ok.mkv"), "--model", "da9-huge")
+    assert r.exit_code == 2 and "unknown model 'da9-huge'" in r.stderr
     r = invoke("video", str(tmp_path / "nope.mp4"))
     assert r.exit_code == 1 and "nope.mp4: no such file" in r.stderr
     r = invoke("video", "x.mp4", "--no-video")

@@ -8,6 +8,7 @@ All logic lives in :mod:`depthany.serve.api`; this module parses arguments, load
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -52,8 +53,12 @@ def serve(model: str | None, weights: Path | None, device: str, precision: str, 
     config = ServeConfig(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
                          max_upload_bytes=int(max_upload_mb * (1 << 20)), max_pixels=max_pixels,
                          default_format=default_format)
-    predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
-                                               batch_size=max_batch)
-    app = create_app(predictor, config)
+    try:
+        predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
+                                                   batch_size=max_batch)
+        app = create_app(predictor, config)
+    except ValueError as e:  # WeightsError / WeightsNotFound / unknown model / bad limits: a set-up problem
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     click.echo(f"serving {predictor.spec.name} on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -103,7 +103,13 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
         src = open_source(source, fps=fps)
     except (ValueError, OSError) as e:  # VideoReadError is a ValueError
         raise click.ClickException(str(e)) from None
-    predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size, batch_size)  # type: ignore[arg-type]
+    try:
+        predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
+                                                   batch_size)
+    except ValueError as e:  # WeightsError / WeightsNotFound / unknown model: a set-up problem, like predict
+        src.close()
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     if not quiet:
         click.echo(f"{src.describe()} -> {out or raw_out} ({predictor.spec.name})", err=True)
     bar = None
