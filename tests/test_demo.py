@@ -180,4 +180,4 @@ def test_demo_command_without_models_says_what_to_do(empty_hf_cache: Path) -> No
     if local_model_choices():  # the bundled model is installed: the demo would start and serve
         pytest.skip("a bundled model is available, so the demo has a model to offer")
     r = CliRunner().invoke(cli, ["demo", "--port", str(free_port())])
-    assert r.exit_code == 1 and "no model to offer" in r.output and "--weights" in r.output
+    assert r.exit_code == 2 and "no model to offer" in r.stderr and "--weights" in r.stderr

@@ -9,6 +9,7 @@ All logic lives in :mod:`depthany.serve.demo`; this module parses arguments.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -42,5 +43,6 @@ def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precisio
         click.echo(f"depthany demo on http://{host}:{port} with {len(backend.choices)} model(s), {len(found)} "
                    "example(s)", err=True)
         launch_demo(backend, found, host, port, block=True, max_file_size=max_file_size)
-    except ValueError as e:  # no models, or weights that do not load (WeightsError names the file)
-        raise click.ClickException(str(e)) from None
+    except ValueError as e:  # no models, or weights that do not load (WeightsError names the file): set-up
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
