@@ -23,7 +23,17 @@ from depthany.pseudo.plan import (
     plan_shards,
     remove_partial,
 )
-from depthany.pseudo.shards import ShardError, ShardWriter, index_shard, iter_shard, read_member, split_name
+from depthany.pseudo.shards import (
+    ShardError,
+    ShardWriter,
+    index_path,
+    index_shard,
+    iter_shard,
+    load_index,
+    read_index,
+    read_member,
+    split_name,
+)
 from pseudo_worlds import write_image_folder, write_tar_shards
 
 
@@ -177,3 +187,21 @@ def test_tar_reader_skips_directories(tmp_path: Path) -> None:
         info.size = 2
         tar.addfile(info, io.BytesIO(b"{}"))
     assert [s.key for s in iter_shard(path)] == ["dir/x"]
+
+
+def test_index_file_matches_the_tar_headers(tmp_path: Path) -> None:
+    path = tmp_path / "s.tar"
+    w = ShardWriter(path, index=True)
+    sizes = [0, 1, 511, 512, 513, 3000]  # block padding edge cases
+    for i, n in enumerate(sizes):
+        w.write(f"k{i}", {"disp.npy": bytes([i]) * n, "json": b"{}"})
+    w.write("a/very/" + "long" * 40 + "/key", {"json": b"[1]"})  # a PAX header: longer than 100 characters
+    assert not index_path(path).exists()
+    w.commit()
+    fast, scanned = read_index(path), index_shard(path)
+    assert fast is not None and [s.key for s in fast] == [s.key for s in scanned]
+    for a, b in zip(fast, scanned):
+        assert {e: (m.offset, m.size) for e, m in a.members.items()} == {e: (m.offset, m.size) for e, m in b.members.items()}
+    assert read_member(path, fast[5].members["disp.npy"].offset, 3000) == bytes([5]) * 3000
+    path.write_bytes(path.read_bytes() + bytes(512))  # a tar that no longer matches its index: scanned instead
+    assert read_index(path) is None and [s.key for s in load_index(path)] == [s.key for s in scanned]

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .plan import MANIFEST, read_manifest
-from .shards import ShardError, index_shard, read_member
+from .shards import ShardError, load_index, read_member
 
 DISP_EXT, META_EXT = "disp.npy", "json"
 FP16_SAFE = 32768.0  # keep stored values below this (float16 max is 65504)
@@ -79,7 +79,8 @@ def read_image_bytes(src: dict[str, Any]) -> bytes:
 
 
 class LabelFolder:
-    """Random access to the labels of a pseudo-label output folder (index built from tar headers).
+    """Random access to the labels of a pseudo-label output folder (offsets from each shard's ``.idx.json``,
+    or from its tar headers when that is missing).
 
     Samples are ordered by shard name (manifest order), then archive order, so every process builds the
     same index.
@@ -111,7 +112,7 @@ class LabelFolder:
                 continue
             path = self.root / f"{n}.tar"
             try:
-                samples = index_shard(path)
+                samples = load_index(path)
             except ShardError as e:
                 raise LabelError(str(e)) from None
             for s in samples:

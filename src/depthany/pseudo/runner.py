@@ -278,7 +278,7 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
 
     def writer(idx: int) -> ShardWriter:
         if idx not in writers:
-            writers[idx] = ShardWriter(output_path(out, todo[idx]))
+            writers[idx] = ShardWriter(output_path(out, todo[idx]), index=True)
         return writers[idx]
 
     def run(items: list[Item]) -> None:
