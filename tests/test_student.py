@@ -79,6 +79,10 @@ def test_alignment_gradient_reaches_the_encoder_only(world: dict[str, Path]) -> 
     assert enc and sum(g.abs().sum().item() for g in enc) > 0
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.depth_head.parameters())
     assert all(p.grad is None for p in objective.frozen.parameters())
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # precision: bf16 (tokens arrive in bf16, losses in fp32)
+        out16 = objective(model, batch)
+    assert out16["loss"].dtype == torch.float32 and torch.isfinite(out16["loss"])
+    assert out16["align"].item() == pytest.approx(out["align"].item(), rel=0.1)
 
 
 def test_student_recipe_errors(world: dict[str, Path]) -> None:
