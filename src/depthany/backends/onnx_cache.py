@@ -53,9 +53,12 @@ def model_onnx(model: DepthAnything, name: str = "model") -> Path:
     if next(model.parameters()).dtype != torch.float32:
         raise ValueError("the ONNX backends export fp32 weights; call model.float() first")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-    path = cache_dir() / "onnx" / f"{safe}-{weights_digest(model)[:16]}.onnx"
-    if path.exists():
-        return path
+    digest = weights_digest(model)[:16]
+    folder = cache_dir() / "onnx"
+    found = sorted(folder.glob(f"*-{digest}.onnx")) if folder.is_dir() else []
+    if found:  # the same weights exported under another name: the graph is the same
+        return found[0]
+    path = folder / f"{safe}-{digest}.onnx"
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as tmp:
         tmp_path = Path(tmp) / path.name

@@ -1,0 +1,239 @@
+"""Every backend against the exact path (PyTorch eager fp32, same weights, same input) within its stated
+tolerance, at square and non-square sizes; backend selection; errors that name the extra to install."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from backend_helpers import TEST_SIZES, onnx_cache, tiny_input, tiny_model  # noqa: F401 (fixture)
+from conftest import tiny_spec
+from depthany import backends
+from depthany.backends.accuracy import absrel, max_rel_error
+from depthany.backends.base import EXACT_TOLERANCE, REDUCED_TOLERANCE
+
+# The 6-block, 32-wide random test model amplifies bf16/fp16 rounding (AbsRel 0.3-2.7 % over seeds for
+# torch autocast); the stated 1.5 % is for the zoo architectures and is checked on ViT-S in the slow tier
+# (test_vits_backends_within_tolerance) and reported by `depthany bench`. Here the bound only has to catch a
+# broken reduced-precision path (a wrong graph is off by ~100 %).
+TINY_REDUCED_TOLERANCE = 0.05
+
+
+def _installed(name: str) -> bool:
+    return backends.is_installed(name)
+
+
+def _has_cpu_flag(flag: str) -> bool:
+    try:
+        return flag in open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+
+
+CASES = [pytest.param(b, p, marks=pytest.mark.skipif(not _installed(b), reason=f"{b} not installed"), id=f"{b}-{p}")
+         for b in backends.INFOS for p in backends.INFOS[b].precisions["cpu"]]
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return tiny_model(seed=0)
+
+
+@pytest.fixture(scope="module")
+def runners(model, onnx_cache):  # noqa: F811
+    """One runner per (backend, precision), built once (the ONNX export is shared through the cache)."""
+    cache: dict[tuple[str, str], backends.Runner] = {}
+
+    def get(name: str, precision: str) -> backends.Runner:
+        if (name, precision) not in cache:
+            cache[name, precision] = backends.make_runner(name, model, precision, "cpu", name="tiny")
+        return cache[name, precision]
+
+    return get
+
+
+@pytest.mark.parametrize("b,h,w", TEST_SIZES)
+@pytest.mark.parametrize("backend,precision", CASES)
+def test_backend_matches_exact_path(runners, model, backend, precision, b, h, w) -> None:
+    runner = runners(backend, precision)
+    x = tiny_input(b, h, w, seed=b * 100 + h + w)
+    with torch.inference_mode():
+        ref = model(x)
+    out = runner(x)
+    assert out.dtype == torch.float32 and out.device.type == "cpu" and out.shape == (b, h, w)
+    if precision == "fp32":
+        assert runner.exact and runner.tolerance == EXACT_TOLERANCE
+        err = max_rel_error(out, ref)
+        assert err <= EXACT_TOLERANCE, f"{backend} fp32 max rel error {err:.2e} at {b}x{h}x{w}"
+        if backend == "torch":
+            assert torch.equal(out, ref)  # the reference itself, bit for bit
+    else:
+        assert not runner.exact and runner.tolerance == REDUCED_TOLERANCE
+        err = absrel(out, ref)
+        assert err <= TINY_REDUCED_TOLERANCE, f"{backend} {precision} AbsRel {err:.2%} at {b}x{h}x{w}"
+        if backend != "openvino" or _has_cpu_flag("avx512_bf16"):  # without bf16 units OpenVINO runs f32
+            assert max_rel_error(out, ref) > 1e-4  # it really ran in reduced precision
+
+
+@pytest.mark.skipif(not _installed("openvino"), reason="openvino not installed")
+def test_openvino_reports_the_precision_it_ran(runners) -> None:
+    r32 = runners("openvino", "fp32")
+    r32(tiny_input(1, 42, 56))
+    assert r32.describe()["executed_precision"] == "f32"  # never the CPU plugin's bf16 default
+    if _has_cpu_flag("avx512_bf16") or _has_cpu_flag("amx_bf16"):
+        r16 = runners("openvino", "bf16")
+        r16(tiny_input(1, 42, 56))
+        assert r16.describe()["executed_precision"] == "bf16"
+
+
+@pytest.mark.skipif(not _installed("openvino"), reason="openvino not installed")
+def test_openvino_keeps_a_few_compiled_shapes(runners) -> None:
+    from depthany.backends.openvino_backend import MAX_COMPILED
+
+    r = runners("openvino", "fp32")
+    for k in range(MAX_COMPILED + 2):
+        r(tiny_input(1, 28, 28 + 14 * k))
+    assert len(r._compiled) == MAX_COMPILED
+    assert (1, 3, 28, 28 + 14 * (MAX_COMPILED + 1)) in r._compiled
+
+
+@pytest.mark.slow
+def test_metric_head_through_onnxruntime(onnx_cache) -> None:  # noqa: F811
+    if not _installed("onnxruntime"):
+        pytest.skip("onnxruntime not installed")
+    m = tiny_model(seed=3, head="metric")
+    runner = backends.make_runner("onnxruntime", m, "fp32", name="tiny-metric")
+    x = tiny_input(1, 56, 42)
+    with torch.inference_mode():
+        ref = m(x)
+    out = runner(x)
+    assert 0 < float(out.min()) and float(out.max()) < 20.0  # metres in (0, max_depth)
+    assert max_rel_error(out, ref) <= EXACT_TOLERANCE
+
+
+# ------------------------------------------------------------------------------------------- selection
+
+
+def test_auto_picks_first_installed_in_order(monkeypatch) -> None:
+    monkeypatch.setattr(backends, "is_installed", lambda n: n in ("onnxruntime", "torch"))
+    assert backends.resolve("auto", "fp32", "cpu") == "onnxruntime"
+    assert backends.resolve("auto", "bf16", "cpu") == "torch"
+    monkeypatch.setattr(backends, "is_installed", lambda n: True)
+    assert backends.resolve("auto", "fp32", "cpu") == backends.AUTO_ORDER["cpu", "fp32"][0]
+    assert backends.resolve("auto", "fp16", "cuda") == "torch"  # only torch runs on CUDA in fp16
+
+
+def test_auto_without_any_fp16_cpu_backend_is_an_error(monkeypatch) -> None:
+    monkeypatch.setattr(backends, "is_installed", lambda n: n == "torch")
+    with pytest.raises(ValueError, match="no backend runs precision 'fp16' on cpu"):
+        backends.resolve("auto", "fp16", "cpu")
+
+
+def test_bad_names_and_combinations_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="backend must be one of auto, torch"):
+        backends.resolve("tensorrt")
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
+        backends.resolve("torch", "int8")
+    with pytest.raises(ValueError, match="'onnxruntime' does not run precision 'bf16' on cpu"):
+        backends.resolve("onnxruntime", "bf16", "cpu")
+    with pytest.raises(ValueError, match="'openvino' does not run precision 'fp32' on cuda"):
+        backends.resolve("openvino", "fp32", "cuda")
+
+
+@pytest.mark.parametrize("name,extra", [("openvino", "depthany[openvino,export]"),
+                                        ("onnxruntime", "depthany[export]")])
+def test_missing_engine_names_the_extra(monkeypatch, name, extra) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == name else real(m, *a))
+    with pytest.raises(backends.BackendUnavailable, match=extra.replace("[", r"\[").replace("]", r"\]")):
+        backends.resolve(name, "fp32", "cpu")
+
+
+# -------------------------------------------------------------------------------------------- predictor
+
+
+@pytest.mark.skipif(not _installed("onnxruntime"), reason="onnxruntime not installed")
+def test_predictor_with_engine_backend(smooth_image, tmp_path, onnx_cache) -> None:  # noqa: F811
+    from depthany.predictor import DepthPredictor
+    from depthany.weights import save_weights
+
+    m, spec = tiny_model(seed=0), tiny_spec()
+    exact = DepthPredictor(m, spec, "cpu").predict(smooth_image)
+    direct = DepthPredictor(m, spec, "cpu", backend="onnxruntime")
+    assert direct.backend == "onnxruntime" and next(m.parameters()).device.type == "cpu"  # user's model kept
+    fast = direct.predict(smooth_image)
+    assert fast.meta["backend"] == "onnxruntime" and exact.meta["backend"] == "torch"
+    assert fast.values.shape == exact.values.shape == smooth_image.shape[:2]
+    assert max_rel_error(fast.values, exact.values) <= EXACT_TOLERANCE
+    weights = save_weights(m.state_dict(), spec, tmp_path / "tiny.safetensors", "depthany")
+    loaded = DepthPredictor.from_pretrained(weights=weights, backend="onnxruntime")
+    assert next(loaded.model.parameters()).device.type == "meta"  # one copy of the weights: the engine's
+    np.testing.assert_allclose(loaded.predict(smooth_image).values, fast.values, rtol=0, atol=1e-6)
+
+
+def test_predictor_auto_that_resolves_to_torch_keeps_the_eager_call(monkeypatch, smooth_image) -> None:
+    from depthany.predictor import DepthPredictor
+
+    monkeypatch.setattr(backends, "is_installed", lambda n: n == "torch")
+    p = DepthPredictor(tiny_model(), tiny_spec(), "cpu", backend="auto")
+    assert p.backend == "torch" and p.runner == p._torch_forward
+
+
+# ------------------------------------------------------------------------------------------- measures
+
+
+def test_error_measures_on_known_values() -> None:
+    ref = np.array([[1.0, 2.0], [4.0, 0.0]])
+    out = np.array([[1.1, 2.0], [4.0, 0.4]])
+    assert max_rel_error(out, ref) == pytest.approx(0.4 / 4.0)
+    # pixel 0 (ref 0) is below the 1% floor and left out: mean(0.1, 0, 0) = 1/30
+    assert absrel(out, ref) == pytest.approx((0.1 / 1.0) / 3)
+    assert max_rel_error(ref, ref) == 0.0 and absrel(ref, ref) == 0.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        max_rel_error(out, ref[:1])
+
+
+def test_onnx_cache_reuses_and_separates(onnx_cache) -> None:  # noqa: F811
+    if importlib.util.find_spec("onnxscript") is None:
+        pytest.skip("onnxscript not installed")
+    from depthany.backends.onnx_cache import model_onnx, weights_digest
+
+    a, b = tiny_model(seed=0), tiny_model(seed=1)
+    assert weights_digest(a) == weights_digest(tiny_model(seed=0))
+    assert weights_digest(a) != weights_digest(b)
+    p = model_onnx(a, "tiny")
+    mtime = p.stat().st_mtime_ns
+    assert model_onnx(tiny_model(seed=0), "tiny") == p and p.stat().st_mtime_ns == mtime  # no re-export
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(518, 518), (518, 686)])
+def test_vits_backends_within_tolerance(size, onnx_cache) -> None:  # noqa: F811
+    """ViT-S with random weights at the two target sizes: fp32 exact (within 1e-5 of PyTorch fp32, or no
+    further from float64 than PyTorch fp32 is: see depthany.export.parity), reduced precision <= 1.5 % AbsRel."""
+    import copy
+
+    from depthany import zoo
+    from depthany.models import DepthAnything
+    from weights_helpers import random_state
+
+    spec = zoo.get_spec("da2-small")
+    m = DepthAnything(spec.arch)
+    m.load_state_dict(random_state(spec.arch, 0))
+    m.eval()
+    x = tiny_input(1, *size)
+    with torch.inference_mode():
+        ref = m(x)
+        ref64 = copy.deepcopy(m).double()(x.double())
+    ref_err = max_rel_error(ref, ref64)
+    for name in backends.available_backends():
+        for precision in backends.INFOS[name].precisions["cpu"]:
+            out = backends.make_runner(name, m, precision, "cpu", name="vits-test")(x)
+            if precision == "fp32":
+                err, err64 = max_rel_error(out, ref), max_rel_error(out, ref64)
+                assert err <= EXACT_TOLERANCE or err64 <= ref_err, (name, err, err64, ref_err)
+            else:
+                assert absrel(out, ref) <= REDUCED_TOLERANCE, (name, precision, absrel(out, ref))
