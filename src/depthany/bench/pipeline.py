@@ -33,9 +33,15 @@ def image_size_for(net_h: int, net_w: int, input_size: int = 518, multiple: int 
     """
     short = min(net_h, net_w)
     for side in (480, short):
-        h, w = round(net_h * side / short), round(net_w * side / short)
-        if transforms.network_size(h, w, input_size, multiple) == (net_h, net_w):
-            return h, w
+        h0, w0 = round(net_h * side / short), round(net_w * side / short)
+        # among nearby sizes that map there, prefer camera-like ones (multiples of 32, then 16)
+        cands = [(h0 + dh, w0 + dw) for dh in range(-8, 9) for dw in range(-8, 9)
+                 if (h0 + dh == side or w0 + dw == side) and min(h0 + dh, w0 + dw) > 0]
+        cands.sort(key=lambda s: (s[0] % 32 + s[1] % 32 > 0, s[0] % 16 + s[1] % 16 > 0,
+                                  abs(s[0] - h0) + abs(s[1] - w0)))
+        for h, w in cands:
+            if transforms.network_size(h, w, input_size, multiple) == (net_h, net_w):
+                return h, w
     return net_h, net_w
 
 
