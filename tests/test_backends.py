@@ -237,3 +237,15 @@ def test_vits_backends_within_tolerance(size, onnx_cache) -> None:  # noqa: F811
                 assert err <= EXACT_TOLERANCE or err64 <= ref_err, (name, err, err64, ref_err)
             else:
                 assert absrel(out, ref) <= REDUCED_TOLERANCE, (name, precision, absrel(out, ref))
+
+
+def test_cuda_fp32_turns_tf32_off_and_restores_it() -> None:
+    """Correct by construction without a GPU: the flags are plain Python state."""
+    from depthany.backends.torch_backend import strict_fp32
+
+    cudnn_before, mm_before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    with strict_fp32(torch.device("cuda"), "fp32"):
+        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (cudnn_before, mm_before)
+    with strict_fp32(torch.device("cuda"), "bf16"):  # reduced precision leaves the user's settings alone
+        assert torch.backends.cudnn.allow_tf32 == cudnn_before

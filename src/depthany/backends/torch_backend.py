@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -44,5 +45,23 @@ class TorchRunner(Runner):
         return torch.autocast(self.device.type, dtype=DTYPES[self.precision])
 
     def __call__(self, x: Tensor) -> Tensor:
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._autocast(), strict_fp32(self.device, self.precision):
             return self.model(x.to(self.device)).float()
+
+
+@contextlib.contextmanager
+def strict_fp32(device: torch.device, precision: str) -> Iterator[None]:
+    """On CUDA in fp32, keep cuBLAS/cuDNN off TF32 (cuDNN convolutions default to TF32 on Ampere and newer,
+    about 1e-3 relative error: not the exact path). No-op elsewhere."""
+    if device.type != "cuda" or precision != "fp32":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic,
+                         allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
