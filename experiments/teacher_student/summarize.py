@@ -1,4 +1,4 @@
-"""Print the teacher-student experiment's results as a markdown table: ``summarize.py WORKDIR``."""
+"""Print the teacher-student experiment's results as markdown tables: ``summarize.py WORKDIR``."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-ROWS = [("teacher", "teacher (labeled source domain only)"),
-        ("student-plain", "student, pseudo-labels, no perturbation"),
-        ("student-perturb", "student + colour jitter / blur / CutMix"),
-        ("student-align", "student + perturbations + feature alignment")]
+SHIFTS = {"textures": "indoor, other texture families", "outdoor": "outdoor scenes, all texture families"}
 
 
 def main(work: Path) -> None:
-    times = {}
+    times: dict[str, float] = {}
     for line in (work / "times.tsv").read_text().splitlines():
         name, secs, _ = line.split("\t", 2)
         times[name] = float(secs)
@@ -22,19 +19,31 @@ def main(work: Path) -> None:
         p = work / "eval" / f"{model}-{test}" / "metrics.json"
         return f"{json.loads(p.read_text())['metrics'][key]:.4f}" if p.exists() else "-"
 
-    print("| model | shifted AbsRel | shifted delta1 | source AbsRel | source delta1 | train time |")
-    print("|---|---|---|---|---|---|")
-    for key, label in ROWS:
-        t = times.get(key)
-        print(f"| {label} | {metric(key, 'target-test', 'abs_rel')} | {metric(key, 'target-test', 'delta1')} | "
-              f"{metric(key, 'source-test', 'abs_rel')} | {metric(key, 'source-test', 'delta1')} | "
-              f"{'-' if t is None else f'{t / 60:.1f} min'} |")
-    print()
+    for shift, what in SHIFTS.items():
+        if not (work / "eval" / f"teacher-target-test-{shift}").exists():
+            continue
+        rows = [("teacher", "teacher (labeled source domain only)", "teacher"),
+                (f"student-plain-{shift}", "student, pseudo-labels, no perturbation", f"student-plain-{shift}"),
+                (f"student-perturb-{shift}", "student + colour jitter / blur / CutMix", f"student-perturb-{shift}"),
+                (f"student-align-{shift}", "student + perturbations + feature alignment", f"student-align-{shift}")]
+        print(f"**Shift `{shift}`** ({what}); source = indoor rooms with checker textures.\n")
+        print("| model | shifted AbsRel | shifted delta1 | source AbsRel | source delta1 | training time |")
+        print("|---|---|---|---|---|---|")
+        for model, label, step in rows:
+            t = times.get(step)
+            print(f"| {label} | {metric(model, f'target-test-{shift}', 'abs_rel')} | "
+                  f"{metric(model, f'target-test-{shift}', 'delta1')} | {metric(model, 'source-test', 'abs_rel')} | "
+                  f"{metric(model, 'source-test', 'delta1')} | {'-' if t is None else f'{t / 60:.1f} min'} |")
+        for b in ("constant", "ground-plane"):
+            test = f"target-test-{shift}"
+            print(f"| baseline `{b}` | {metric(f'baseline-{b}', test, 'abs_rel')} | "
+                  f"{metric(f'baseline-{b}', test, 'delta1')} | | | |")
+        print()
     print("| step | wall time |")
     print("|---|---|")
     for name, secs in times.items():
         print(f"| {name} | {secs:.0f} s |")
-    print(f"| total | {sum(times.values()) / 60:.1f} min |")
+    print(f"| sum of the steps | {sum(times.values()) / 60:.1f} min |")
 
 
 if __name__ == "__main__":
