@@ -155,3 +155,12 @@ def test_bench_cli_rejects_bad_options(args, msg) -> None:
 
     res = CliRunner().invoke(cli, ["bench", *args])
     assert res.exit_code == 2 and msg in res.output
+
+
+def test_matmul_peak_returns_the_fastest_probe() -> None:
+    from depthany.bench.flops import matmul_peak
+
+    peaks, probe = matmul_peak("fp32", repeats=1)
+    assert peaks["gflops"] == max(v for k, v in peaks.items() if k != "gflops") > 0
+    assert peaks[probe.name] == peaks["gflops"] and probe.flops > 1e9
+    probe.fn()  # runnable again: the benchmark times it in every round

@@ -2,7 +2,8 @@
 
 Ours runs the same functions :class:`depthany.predictor.DepthPredictor` runs (``io.image.as_rgb``,
 ``transforms.preprocess``, the backend's runner, ``transforms.postprocess``) and encodes each map as a 16-bit
-PNG. The transformers baseline is what its users write: PIL decode, ``DPTImageProcessor``, the model,
+PNG. The transformers baseline is what its users write: PIL decode, its DPT image processor (the Pillow
+implementation, what ``AutoImageProcessor`` gives without torchvision), the model,
 ``post_process_depth_estimation``, and the same PNG encoder.
 """
 
@@ -108,11 +109,14 @@ class TransformersPipeline:
     """The transformers user's path: PIL decode, DPTImageProcessor, model, post_process_depth_estimation."""
 
     def __init__(self, model: Any, spec: ModelSpec, device: torch.device, input_size: int | None = None) -> None:
-        from transformers import DPTImageProcessor
+        import transformers
 
+        # transformers >= 5 names the Pillow implementation (what DPTImageProcessor falls back to without
+        # torchvision); older versions only have DPTImageProcessor.
+        processor_cls = getattr(transformers, "DPTImageProcessorPil", None) or transformers.DPTImageProcessor
         size = input_size or spec.preprocess.input_size
         self.model, self.device = model, device
-        self.processor = DPTImageProcessor(
+        self.processor = processor_cls(
             do_resize=True, size={"height": size, "width": size}, keep_aspect_ratio=True,
             ensure_multiple_of=spec.preprocess.multiple, resample=Image.Resampling.BICUBIC, do_rescale=True,
             rescale_factor=1 / 255, do_normalize=True, image_mean=list(spec.preprocess.mean),

@@ -40,7 +40,11 @@ def header(report: dict[str, Any]) -> str:
         lines.append(f"gpu: {m['gpu']['name']} ({m['gpu']['memory_gb']} GB)")
     lines.append("versions: " + ", ".join(f"{k} {val}" for k, val in v.items()))
     for p, peak in report.get("peaks", {}).items():
-        lines.append(f"measured {p} matmul peak: {peak['gflops']:.0f} GFLOP/s")
+        in_run = [r["peak_gflop_s_in_run"] for r in report["results"]
+                  if r["precision"] == p and "peak_gflop_s_in_run" in r]
+        during = f" (median during the runs {min(in_run):.0f}-{max(in_run):.0f})" if in_run else ""
+        lines.append(f"measured {p} matmul peak: {peak['gflops']:.0f} GFLOP/s at the start{during}; "
+                     "'% peak' uses the median during the same rounds")
     cfg = report["config"]
     lines.append(f"weights: {cfg['weights']}; {cfg['repeats']} timed rounds after {cfg['warmup']} warm-up, "
                  "paths interleaved; times are medians; 'x base' = transformers (SDPA, fp32) median / ours")
