@@ -28,7 +28,7 @@ def load_transformers(folder: str, attn: str | None = None) -> Any:
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
-    kwargs = {} if attn is None else {"attn_implementation": attn}
+    kwargs: dict[str, Any] = {} if attn is None else {"attn_implementation": attn}
     return transformers.DepthAnythingForDepthEstimation.from_pretrained(folder, **kwargs)
 
 

@@ -9,6 +9,7 @@ implementation, what ``AutoImageProcessor`` gives without torchvision), the mode
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Callable, Sequence
@@ -70,6 +71,10 @@ def encode_png16(values: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _pil_rgb(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data)).convert("RGB")
+
+
 def _stage(times: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
     t = time.perf_counter()
     out = fn()
@@ -88,7 +93,7 @@ class OursPipeline:
     def __call__(self, images: Sequence[bytes]) -> dict[str, float]:
         """Run one batch; returns seconds per stage."""
         t = dict.fromkeys(STAGES, 0.0)
-        loaded = [_stage(t, "decode", lambda b=b: as_rgb(b)) for b in images]
+        loaded = [_stage(t, "decode", functools.partial(as_rgb, b)) for b in images]
         x = _stage(t, "preprocess", lambda: torch.cat(
             [transforms.preprocess(li.rgb, self.spec.preprocess, self.input_size) for li in loaded]))
 
@@ -124,7 +129,7 @@ class TransformersPipeline:
 
     def __call__(self, images: Sequence[bytes]) -> dict[str, float]:
         t = dict.fromkeys(STAGES, 0.0)
-        pils = [_stage(t, "decode", lambda b=b: Image.open(io.BytesIO(b)).convert("RGB")) for b in images]
+        pils = [_stage(t, "decode", functools.partial(_pil_rgb, b)) for b in images]
         inputs = _stage(t, "preprocess", lambda: self.processor(images=pils, return_tensors="pt"))
 
         def network() -> Any:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -68,7 +69,9 @@ def bench_model(name: str, weights: str, device: torch.device) -> tuple[DepthAny
         torch.manual_seed(0)
         model = build_model(spec.arch)
         with torch.no_grad():
-            model.depth_head.scratch.output_conv2[2].bias.fill_(0.5)
+            last = model.depth_head.scratch.output_conv2[2]
+            assert isinstance(last, torch.nn.Conv2d) and last.bias is not None
+            last.bias.fill_(0.5)
         return model.to(device).eval(), spec
     from ..weights import load_model
 
@@ -178,7 +181,7 @@ def _measure(cfg: BenchConfig, model: DepthAnything, spec: zoo.ModelSpec, runner
         ref = model(x.to(device)).float().cpu()
     errors = {k: error_report(r(x).float().cpu(), ref) for k, r in runners.items()}
     # The peak GEMM runs in every round too: on a shared machine "share of peak" then compares like with like.
-    paths: dict[str, Callable[[], Any]] = {k: (lambda r=r: r(x)) for k, r in runners.items()}
+    paths: dict[str, Callable[[], Any]] = {k: functools.partial(r, x) for k, r in runners.items()}
     paths.update({f"{PEAK}/{p}": probe.fn for p, probe in probes.items()})
     model_times = interleaved(paths, cfg.repeats, cfg.warmup, device)
     in_run_peak = {p: probe.flops / 1e9 / statistics.median(model_times[f"{PEAK}/{p}"])

@@ -40,6 +40,7 @@ def export(model: str | None, weights: Path | None, output: Path, static: str | 
       depthany export --weights my-finetune.safetensors -o mine.onnx --parity-sizes 518x518,700x518
     """
     from ..export import ExportError, export_onnx, parity_path, parity_report
+    from ..export.parity import DEFAULT_SIZES
     from ..weights import load_model
 
     if output.exists() and not overwrite:
@@ -61,7 +62,7 @@ def export(model: str | None, weights: Path | None, output: Path, static: str | 
     if not parity:
         return
     meta = {"model": spec.name, "dynamic": static is None, "opset": opset}
-    report = parity_report(net, output, **({"sizes": probes} if probes else {}), meta=meta)
+    report = parity_report(net, output, probes or DEFAULT_SIZES, meta=meta)
     for r in report["results"]:
         where = f"{r['engine']:12s} {r['batch']}x{r['height']}x{r['width']}"
         if r.get("ok") is None:
