@@ -29,8 +29,8 @@ from ..bench.args import parse_sizes
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def export(model: str | None, weights: Path | None, output: Path, static: str | None, batch: int, opset: int,
            parity: bool, parity_sizes: str | None, overwrite: bool) -> None:
-    """Export MODEL (zoo name, Hugging Face alias, or --weights) to ONNX: input ``image`` (B, 3, H, W)
-    normalised, H and W multiples of 14; output ``depth`` (B, H, W). The positional-embedding resize is built
+    """Export MODEL (zoo name, Hugging Face alias, or --weights) to ONNX: input "image" (B, 3, H, W)
+    normalised, H and W multiples of 14; output "depth" (B, H, W). The positional-embedding resize is built
     from the input's shape, so the file is exact at every size, not only the export size.
 
     \b
