@@ -95,7 +95,7 @@ class DataCfg:
     """
 
     sources: tuple[SourceCfg, ...] = ()
-    crop_size: int = 266
+    crop_size: int = 224
     scale: tuple[float, float] = (1.0, 1.0)
     hflip: float = 0.5
     num_workers: int = 0
