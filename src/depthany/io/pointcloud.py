@@ -12,8 +12,6 @@ and z in the viewer, or rotate 180 degrees about x.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 from ..geometry.backproject import DEFAULT_FLYING_RTOL, depth_to_points, metric_depth_array
 from ..geometry.intrinsics import Intrinsics
 from ..geometry.resolve import intrinsics_for_result
+from .atomic import atomic_write
 
 _XYZ = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
 _RGB = [("red", "u1"), ("green", "u1"), ("blue", "u1")]
@@ -43,16 +42,12 @@ def _header(n: int, colours: bool, fmt: str, comments: Sequence[str]) -> bytes:
 
 
 def _atomic_write(path: Path, chunks: Sequence[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             for c in chunks:
                 f.write(c)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def write_ply(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None = None, *, ascii: bool = False,

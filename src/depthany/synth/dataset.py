@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..data.rgbd import RGBDSample, RGBDWriter, png16_scale_for
+from ..io.atomic import write_text_atomic
 from .render import Rendering, render
 from .scene import Scene
 from .worlds import GENERATOR_VERSION, WorldConfig, make_scene
@@ -161,9 +161,7 @@ def _check_resume(root: Path, info: dict[str, Any]) -> None:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def _write_splits(root: Path, count: int, val_fraction: float) -> None:

@@ -16,51 +16,22 @@ loads with ``torch.load(weights_only=True)``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .. import zoo
+from ..io.atomic import atomic_write as _atomic_write
 from ..weights import save_weights
 from .config import RecipeError
 
 CHECKPOINT_VERSION = 1
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: str | Path, write: Any) -> Path:
-    """Call ``write(tmp_path)``, fsync, then rename ``tmp_path`` onto ``path``. The target is never half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # some writers create 0600 temp files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-    return path
+    """Write ``path`` through a flushed temporary file and a rename: the target is never half-written."""
+    return _atomic_write(path, write, durable=True)
 
 
 def rng_state() -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..io.atomic import write_text_atomic
 from .dist import DistEnv, all_reduce_sum
 
 
@@ -88,9 +88,7 @@ class MetricsLog:
                         kept.append(line)
                 except json.JSONDecodeError:  # a line cut by a crash
                     continue
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         if self.enabled:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +10,7 @@ import torch
 from torch import Tensor
 
 from .. import zoo
+from ..io.atomic import atomic_write
 from . import keymaps
 from .config import SPEC_METADATA_KEY, arch_to_transformers_config, spec_to_json, v1_hub_config
 from .read import WEIGHT_FILENAMES
@@ -26,22 +24,6 @@ def _prepare(sd: dict[str, Tensor], dtype: torch.dtype | None) -> dict[str, Tens
     """Detached, contiguous CPU tensors; floating-point ones cast to ``dtype`` when given."""
     return {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
             for k, v in sd.items()}
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    A crash or error leaves any earlier ``path`` untouched and no partial file behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _save_safetensors(sd: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
