@@ -4,7 +4,9 @@ For each run folder (made by ``depthany train`` with a metric recipe and ``train
 the network *before training* (rebuilt from the run's ``recipe.yaml`` and seed exactly as the loop builds it:
 random head, encoder from ``model.encoder_init``) and every ``snapshots/step_*.pt`` with
 ``depthany eval --dataset rgbd --protocol zoedepth_metric`` (metres, no alignment, flip averaging), and prints
-a Markdown table of AbsRel, RMSE (m) and delta1. The full reports stay in ``--out``.
+a Markdown table of AbsRel, RMSE (m), delta1 and the scale-free SILog (BTS form, x100: a constant
+prediction scores the spread of log depth, so only per-pixel structure lowers it). The full reports stay in
+``--out``.
 
     .venv/bin/python benchmarks/metric_finetune_synth.py --test data/indoor-test \\
         --run runs/metric-mini --run runs/metric-mini-random --out eval_out/metric-demo
@@ -27,7 +29,7 @@ from depthany.train import load_recipe
 from depthany.train.build import build_model, recipe_spec
 from depthany.train.checkpoint import export_weights
 
-METRICS = ("abs_rel", "rmse", "delta1")
+METRICS = ("abs_rel", "rmse", "delta1", "silog_bts")
 
 
 def initial_weights(run: Path, out: Path) -> Path:
@@ -66,11 +68,11 @@ def main() -> None:
             rows.append((run.name, step, total, m))
             print(f"{run.name} step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in m.items())
                   + f"  ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    print("| run | step | AbsRel | RMSE (m) | delta1 |")
-    print("|---|---|---|---|---|")
+    print("| run | step | AbsRel | RMSE (m) | delta1 | SILog x100 |")
+    print("|---|---|---|---|---|---|")
     for name, step, total, m in rows:
         print(f"| {name} | {step} ({100 * step / total:.0f}%) | {m['abs_rel']:.3f} | {m['rmse']:.3f} | "
-              f"{m['delta1']:.3f} |")
+              f"{m['delta1']:.3f} | {m['silog_bts']:.1f} |")
 
 
 if __name__ == "__main__":
