@@ -320,7 +320,7 @@ def test_eval_sources_are_registered_and_errors_name_the_key(tmp_path: Path,
 def test_metric_finetune_from_a_relative_run_reduces_silog(tmp_path: Path) -> None:
     folder = write_planes(tmp_path / "planes", n=12, seed=0)
     val = write_planes(tmp_path / "val", n=4, seed=2)
-    rel = train(load_recipe(CI, [f"data.sources.0.path={folder}", "train.steps=10", "train.ckpt_every=0"]),
+    rel = train(load_recipe(CI, [f"data.sources.0.path={folder}", "train.steps=4", "train.ckpt_every=0"]),
                 tmp_path / "relative", echo=quiet)
     assert rel.final_weights is not None
     r = load_recipe(CI, [
