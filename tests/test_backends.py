@@ -119,8 +119,10 @@ def test_metric_head_through_onnxruntime(onnx_cache) -> None:  # noqa: F811
 
 def test_auto_picks_first_installed_in_order(monkeypatch) -> None:
     monkeypatch.setattr(backends, "is_installed", lambda n: n in ("onnxruntime", "torch"))
-    assert backends.resolve("auto", "fp32", "cpu") == "onnxruntime"
+    assert backends.resolve("auto", "fp32", "cpu") == "torch"  # ORT only on request (its peak memory)
     assert backends.resolve("auto", "bf16", "cpu") == "torch"
+    monkeypatch.setattr(backends, "is_installed", lambda n: n in ("openvino", "torch"))
+    assert backends.resolve("auto", "fp32", "cpu") == "openvino"
     monkeypatch.setattr(backends, "is_installed", lambda n: True)
     assert backends.resolve("auto", "fp32", "cpu") == backends.AUTO_ORDER["cpu", "fp32"][0]
     assert backends.resolve("auto", "fp16", "cuda") == "torch"  # only torch runs on CUDA in fp16

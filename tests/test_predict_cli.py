@@ -50,7 +50,18 @@ def save(path: Path, arr: np.ndarray, **kw) -> Path:
 
 
 def run(*args: str | Path):
-    return CliRunner().invoke(cli, ["predict", *map(str, args)], catch_exceptions=False)
+    """The CLI on the reference engine (its default `auto` may pick OpenVINO, within 1e-5 but not bit-equal)."""
+    return CliRunner().invoke(cli, ["predict", "--backend", "torch", *map(str, args)], catch_exceptions=False)
+
+
+def test_default_backend_is_chosen_for_the_machine(tmp_path: Path, weights: Path) -> None:
+    from depthany import backends
+
+    img = save(tmp_path / "a.png", np.zeros((20, 30, 3), np.uint8))
+    res = CliRunner().invoke(cli, ["predict", str(img), "--weights", str(weights), "--out", str(tmp_path / "o"),
+                                   "--format", "npy"], catch_exceptions=False)
+    assert res.exit_code == 0
+    assert f"backend {backends.resolve('auto', 'fp32', 'cpu')}" in res.stderr
 
 
 def test_npy_equals_the_library_prediction(tmp_path: Path, weights: Path) -> None:

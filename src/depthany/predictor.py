@@ -65,8 +65,9 @@ class DepthPredictor:
         input_size: network short side (default: the model's, 518 for official models); larger values give
             sharper maps (test-time resolution scaling).
         batch_size: images per forward pass in :meth:`predict_batch` (same network size only).
-        backend: the engine behind :attr:`runner`: ``"torch"`` (default, eager PyTorch), ``"onnxruntime"``,
-            ``"openvino"`` or ``"auto"`` (fastest installed for the device and precision); see
+        backend: the engine behind :attr:`runner`: ``"torch"`` (default: eager PyTorch, the reference path),
+            ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (the fastest installed engine for the device and
+            precision: OpenVINO on CPUs when installed, else PyTorch; the CLI's default); see
             :mod:`depthany.backends`.
         backend_options: engine options passed to :func:`depthany.backends.make_runner`.
     """

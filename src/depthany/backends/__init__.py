@@ -36,7 +36,8 @@ BACKEND_CHOICES: tuple[str, ...] = ("auto", *INFOS)
 
 # Fastest first, per (device type, precision); measured on a 2-core AVX-512/AMX Xeon (docs/performance.md).
 AUTO_ORDER: dict[tuple[str, str], tuple[str, ...]] = {
-    ("cpu", "fp32"): ("openvino", "onnxruntime", "torch"),
+    # ONNX Runtime is exact too, but needs 1.2-1.8x transformers' peak memory here: only on request.
+    ("cpu", "fp32"): ("openvino", "torch"),
     ("cpu", "bf16"): ("openvino", "torch"),
     ("cpu", "fp16"): ("openvino",),
 }

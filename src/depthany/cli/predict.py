@@ -65,8 +65,9 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
               help="fp32 reproduces the official outputs; bf16/fp16 are faster on GPUs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images of the same network size per forward pass.")
-@click.option("--backend", default="torch", show_default=True,
-              help="Inference engine: torch, onnxruntime, openvino or auto.")
+@click.option("--backend", default="auto", show_default=True,
+              help="Inference engine: torch, onnxruntime, openvino, or auto (OpenVINO on CPUs when installed, "
+                   "else torch).")
 @click.option("--cmap", default="auto", show_default=True,
               help="Colour map for color/sbs: Spectral_r, Spectral, inferno, turbo, gray; auto = the official "
                    "script's (V2: Spectral_r, V1: inferno).")

@@ -160,7 +160,8 @@ class DinoVisionTransformer(nn.Module):
         if torch.is_grad_enabled() and self.pos_embed.requires_grad:
             return interpolate_pos_embed(self.pos_embed, self.spec.pos_grid, ph, pw)
         p = self.pos_embed
-        key = (ph, pw, p.dtype, p.device, p._version, p.data_ptr())
+        version = -1 if p.is_inference() else p._version  # inference tensors cannot change in place
+        key = (ph, pw, p.dtype, p.device, version, p.data_ptr())
         cached = self._pos_cache.get(key)
         if cached is None:
             cached = interpolate_pos_embed(p, self.spec.pos_grid, ph, pw).detach()
