@@ -39,6 +39,7 @@ test-all: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy src
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

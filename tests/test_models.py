@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import lively_model, random_model, tiny_spec
 
+from conftest import lively_model, random_model, tiny_spec
 from depthany import zoo
 from depthany.models import DepthAnything
 from depthany.models.vit import interpolate_pos_embed

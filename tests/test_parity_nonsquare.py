@@ -19,7 +19,6 @@ import torch.nn.functional as F
 
 from conftest import lively_model, tiny_spec
 from depthany import zoo
-from depthany.models import DepthAnything
 from depthany.weights import save_weights
 
 Sd = dict[str, torch.Tensor]

@@ -28,7 +28,7 @@ from .weights import load_model
 from .zoo import ModelSpec
 
 Precision = Literal["fp32", "bf16", "fp16"]
-ImageLike = np.ndarray | str | Path | bytes | Image.Image
+ImageLike = LoadedImage | np.ndarray | str | Path | bytes | Image.Image
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -215,7 +215,7 @@ class DepthPredictor:
                 batch = torch.cat([prepared[i][1] for i in chunk])
                 out = self.infer_tensor(batch)
                 for j, i in enumerate(chunk):
-                    results[i] = self._result(prepared[i][0], out[j:j + 1], tuple(batch.shape[-2:]))
+                    results[i] = self._result(prepared[i][0], out[j:j + 1], (batch.shape[-2], batch.shape[-1]))
         return [r for r in results if r is not None]
 
     def _result(self, loaded: LoadedImage, out: Tensor, net_size: tuple[int, int]) -> DepthResult:

@@ -60,7 +60,7 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
 @click.option("--format", "-f", "formats", default="npy,color", show_default=True,
               help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply.")
 @click.option("--input-size", type=int, help="Network short side, a multiple of 14 (default: the model's; 518).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto (a GPU when one is present).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
               help="fp32 reproduces the official outputs; bf16/fp16 are faster on GPUs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,

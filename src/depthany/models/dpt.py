@@ -51,11 +51,15 @@ class Scratch(nn.Module):
 
     def __init__(self, arch: Arch) -> None:
         super().__init__()
-        f = arch.features
-        for k, c in enumerate(arch.out_channels, start=1):
-            setattr(self, f"layer{k}_rn", nn.Conv2d(c, f, 3, padding=1, bias=False))
-        for k in range(1, 5):
-            setattr(self, f"refinenet{k}", FeatureFusionBlock(f))
+        f, c = arch.features, arch.out_channels
+        self.layer1_rn = nn.Conv2d(c[0], f, 3, padding=1, bias=False)
+        self.layer2_rn = nn.Conv2d(c[1], f, 3, padding=1, bias=False)
+        self.layer3_rn = nn.Conv2d(c[2], f, 3, padding=1, bias=False)
+        self.layer4_rn = nn.Conv2d(c[3], f, 3, padding=1, bias=False)
+        self.refinenet1 = FeatureFusionBlock(f)
+        self.refinenet2 = FeatureFusionBlock(f)
+        self.refinenet3 = FeatureFusionBlock(f)
+        self.refinenet4 = FeatureFusionBlock(f)
         self.output_conv1 = nn.Conv2d(f, f // 2, 3, padding=1)
         final = nn.Sigmoid() if arch.head == "metric" else nn.ReLU()
         layers: list[nn.Module] = [nn.Conv2d(f // 2, HEAD_HIDDEN, 3, padding=1), nn.ReLU(),

@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from depthany.io.atomic import fsync_dir
+
 
 class ShardError(ValueError):
     """A shard cannot be read or written; the message names the file."""
@@ -168,17 +170,6 @@ def read_member(path: str | Path, offset: int, size: int) -> bytes:
     return data
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def temp_name(path: Path) -> Path:
     """The temporary file a :class:`ShardWriter` for ``path`` writes before renaming (one per process)."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -244,7 +235,7 @@ class ShardWriter:
             tmp_idx.write_text(json.dumps({"tar_size": self.tmp.stat().st_size, "samples": self._index}))
             os.replace(tmp_idx, idx)
         os.replace(self.tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         return self.path
 
     def abort(self) -> None:
