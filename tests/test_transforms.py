@@ -97,6 +97,17 @@ def test_preprocess_matches_official_opencv_path(tmp_path: Path, h: int, w: int,
     assert np.abs(got[0].numpy() - expected).max() <= 1e-6  # the brief asks <= 1e-4; float32 ulp level here
 
 
+@pytest.mark.parametrize("h, w, s", [(480, 640, 518), (20, 30, 518), (518, 686, 518), (97, 131, 266)])
+def test_preprocess_without_opencv_is_bit_identical(monkeypatch: pytest.MonkeyPatch, h: int, w: int, s: int) -> None:
+    """preprocess calls cv2.resize when OpenCV is installed and resize_cubic_cv2 otherwise: same bits."""
+    rgb = photo_like(h, w, seed=3 * h + w)
+    with_cv2 = transforms.preprocess(rgb, zoo.V2_PRE, input_size=s)
+    monkeypatch.setattr(transforms, "_cv2", None)
+    without = transforms.preprocess(rgb, zoo.V2_PRE, input_size=s)
+    assert transforms._cv2 is None and with_cv2.shape == without.shape
+    assert torch.equal(with_cv2, without)
+
+
 def test_postprocess_is_bilinear_with_the_family_corner_rule() -> None:
     import torch.nn.functional as F
 
