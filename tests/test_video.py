@@ -260,6 +260,36 @@ def test_unreadable_inputs_fail_with_the_file_name(tmp_path: Path, predictor: De
     assert time.perf_counter() - t0 < 10
 
 
+def test_http_stream_is_read_as_a_live_source(tmp_path: Path, predictor: DepthPredictor,
+                                              worlds: list[np.ndarray]) -> None:
+    """A network stream: FFmpeg reads the clip from a real HTTP server on a loopback port, frame by frame."""
+    import functools
+    import http.server
+    import threading
+
+    write_with_pyav(tmp_path / "clip.mp4", worlds[:8], codec="libx264")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.mp4"
+        with open_source(url, timeout=5.0) as source:
+            assert source.live and source.frame_count is None and "live" in source.describe()
+        report = process_video(url, predictor, tmp_path / "from_stream.mp4",
+                               VideoOptions(temporal="none", crf=0, raw_format="npz", raw_path=tmp_path / "s.npz"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.frames == 8
+    decoded, _, _ = decode(tmp_path / "clip.mp4")
+    with np.load(tmp_path / "s.npz") as z:
+        for i in range(8):  # the same frames as decoding the file directly
+            np.testing.assert_allclose(z[f"frame_{i:06d}"], predictor.predict(decoded[i]).values, rtol=1e-5,
+                                       atol=1e-5)
+    assert len(decode(tmp_path / "from_stream.mp4")[0]) == 8
+
+
 def test_interrupt_finishes_the_outputs(tmp_path: Path, predictor: DepthPredictor, scenes: list[np.ndarray]) -> None:
     src = tmp_path / "in.mkv"
     write_with_pyav(src, scenes)
