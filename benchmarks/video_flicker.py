@@ -11,6 +11,7 @@ normalised maps the colour map receives):
   each frame, edge and sky spikes). Fed to the pipeline as a predictor whose network call returns these maps.
 * ``tiny random``: a real tiny DPT with random weights on the room rendered with a different exposure
   (sigma 0.35 stops), white balance and sensor noise per frame (an auto-exposing camera).
+* ``bundled da2-mini``: the trained bundled model (its own 224-px input size) on the same frames.
 
 For each: per-frame min/max (``--temporal none --range frame``) vs the default (``--temporal ema --range
 adaptive``). Flicker = mean |change| of the normalised map per frame; global = mean |median change| (moves of
@@ -79,9 +80,11 @@ def main() -> None:
         with VideoEncoder(video, h, w, Fraction(1, 30), 30, crf=12) as enc:
             for i, f in enumerate(seq.frames):
                 enc.write(f, i)
-        for name in ("simulated", "tiny random"):
+        bundled = DepthPredictor.from_pretrained()  # the bundled default model
+        for name in ("simulated", "tiny random", "bundled da2-mini"):
             for label, (temporal, rng) in settings.items():
-                pred = simulated_predictor(seq.disparity, args.seed) if name == "simulated" else tiny
+                pred = {"simulated": simulated_predictor(seq.disparity, args.seed), "tiny random": tiny,
+                        "bundled da2-mini": bundled}[name]
                 r = process_video(video, pred, Path(tmp) / "out.mp4",  # type: ignore[arg-type]
                                   VideoOptions(layout="depth", temporal=temporal, range=rng))  # type: ignore[arg-type]
                 rows.append((name, label, r.flicker, r.flicker_global, r.flicker_relative, r.resets))
