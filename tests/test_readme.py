@@ -92,7 +92,6 @@ def test_readme_command_parses(cmd: str) -> None:
             assert w.split("=")[0] in known, f"README uses {w!r}, which `{words[0]}` does not have: {cmd}"
 
 
-@pytest.mark.slow
 def test_readme_runnable_commands_and_python_block(tmp_path: Path) -> None:
     """Run, in order, every README command that needs nothing outside the repository, then the Python block."""
     if not (ROOT / "src/depthany/assets/da2-mini.safetensors").exists():
