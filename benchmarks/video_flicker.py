@@ -83,8 +83,9 @@ def main() -> None:
         bundled = DepthPredictor.from_pretrained()  # the bundled default model
         for name in ("simulated", "tiny random", "bundled da2-mini"):
             for label, (temporal, rng) in settings.items():
-                pred = {"simulated": simulated_predictor(seq.disparity, args.seed), "tiny random": tiny,
-                        "bundled da2-mini": bundled}[name]
+                # the simulated model is rebuilt per setting, so both see the same per-frame draws
+                pred = simulated_predictor(seq.disparity, args.seed) if name == "simulated" else \
+                    {"tiny random": tiny, "bundled da2-mini": bundled}[name]
                 r = process_video(video, pred, Path(tmp) / "out.mp4",  # type: ignore[arg-type]
                                   VideoOptions(layout="depth", temporal=temporal, range=rng))  # type: ignore[arg-type]
                 rows.append((name, label, r.flicker, r.flicker_global, r.flicker_relative, r.resets))

@@ -14,6 +14,8 @@ official code path, ~50x faster than :func:`resize_cubic_cv2` (about 5 ms instea
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -21,6 +23,7 @@ from torch import Tensor
 
 from .zoo import Preprocess
 
+_cv2: Any
 try:  # optional: the official resize itself, much faster than the numpy/torch re-implementation
     import cv2 as _cv2
 except ImportError:  # pragma: no cover - depends on the environment

@@ -82,6 +82,6 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def write_text_atomic(path: str | Path, text: str, durable: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (``durable``: also flushed to disk); returns ``path``."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=durable)

@@ -38,10 +38,10 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .. import transforms
+from ..io.atomic import write_text_atomic
 from ..io.image import IMAGE_SUFFIXES, read_image
 from ..predictor import PRECISIONS
 from ..train.augment import normalize_image
-from ..train.checkpoint import atomic_write
 from ..train.dist import DistEnv, all_reduce_sum, setup, teardown
 from ..train.progress import format_duration
 from ..weights import load_model
@@ -250,7 +250,7 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
     if stored is not None:
         check_manifest(stored, wanted, out)
     elif env.is_main:
-        atomic_write(out / MANIFEST, lambda p: Path(p).write_text(json.dumps(wanted, indent=1)))
+        write_text_atomic(out / MANIFEST, json.dumps(wanted, indent=1), durable=True)
 
     mine = assign(shards, env.rank, env.world)
     todo = [s for s in mine if not is_finished(out, s)]
@@ -339,7 +339,7 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
             fails = failures.pop(item.shard, [])
             side = output_path(out, todo[item.shard]).with_suffix(".failures.json")
             if fails:
-                atomic_write(side, lambda p, f=fails: Path(p).write_text(json.dumps(f, indent=1)))  # type: ignore[misc]
+                write_text_atomic(side, json.dumps(fails, indent=1), durable=True)
             else:
                 side.unlink(missing_ok=True)
             if todo[item.shard].tar is not None:
@@ -371,7 +371,7 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
                          rate, images / model_s if model_s else 0.0, float(collection),
                          collection / rate / 3600 if rate else float("nan"), env.world, broken)
     if env.is_main:
-        atomic_write(out / REPORT, lambda p: Path(p).write_text(json.dumps(asdict(report), indent=1)))
+        write_text_atomic(out / REPORT, json.dumps(asdict(report), indent=1), durable=True)
     echo(f"labelled {report.images} images ({report.failed} failed) in {format_duration(seconds)}: "
          f"{rate:.1f} images/s over {env.world} process(es), teacher alone {report.model_images_per_s:.1f} "
          f"images/s per process; whole collection (~{collection:,.0f} images) at this speed: "

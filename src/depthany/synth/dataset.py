@@ -160,16 +160,12 @@ def _check_resume(root: Path, info: dict[str, Any]) -> None:
                          + "; ".join(diff) + "); pick another --out or repeat the original options")
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
-
-
 def _write_splits(root: Path, count: int, val_fraction: float) -> None:
     (root / "splits").mkdir(exist_ok=True)
     val = [stem_for(i) for i in range(count) if is_val(i, val_fraction)]
     train = [stem_for(i) for i in range(count) if not is_val(i, val_fraction)]
     for name, stems in (("train", train), ("val", val)):
-        _write_text_atomic(root / "splits" / f"{name}.txt", "".join(s + "\n" for s in stems))
+        write_text_atomic(root / "splits" / f"{name}.txt", "".join(s + "\n" for s in stems))
 
 
 def generate(out: str | Path, count: int, config: WorldConfig | None = None, seed: int = 0, workers: int = 1,

@@ -75,4 +75,4 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def export_weights(state_dict: dict[str, torch.Tensor], spec: zoo.ModelSpec, path: str | Path) -> Path:
     """Atomically write final weights as depthany ``.safetensors`` (spec in the metadata) for ``predict``."""
-    return atomic_write(path, lambda tmp: save_weights(state_dict, spec, tmp, fmt="depthany"))
+    return save_weights(state_dict, spec, path, fmt="depthany", durable=True)

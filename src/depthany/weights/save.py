@@ -26,13 +26,13 @@ def _prepare(sd: dict[str, Tensor], dtype: torch.dtype | None) -> dict[str, Tens
             for k, v in sd.items()}
 
 
-def _save_safetensors(sd: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
+def _save_safetensors(sd: dict[str, Tensor], path: Path, metadata: dict[str, str], durable: bool = False) -> None:
     from safetensors.torch import save_file
 
     # q/k/v slices of one qkv tensor share storage; safetensors wants each tensor to own its bytes
     owned = {k: v.clone() if v.untyped_storage().nbytes() != v.numel() * v.element_size() else v
              for k, v in sd.items()}
-    atomic_write(path, lambda tmp: save_file(owned, str(tmp), metadata=metadata))
+    atomic_write(path, lambda tmp: save_file(owned, str(tmp), metadata=metadata), durable=durable)
 
 
 def _save_torch(sd: dict[str, Tensor], path: Path) -> None:
@@ -58,7 +58,7 @@ def _check_folder(out: Path, weights_name: str) -> None:
 
 
 def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fmt: OutFormat = "depthany",
-                 dtype: torch.dtype | None = None) -> Path:
+                 dtype: torch.dtype | None = None, durable: bool = False) -> Path:
     """Write an official-named state dict ``sd`` for ``spec`` to ``out`` in layout ``fmt``.
 
     * ``depthany``: one ``.safetensors`` file; the spec (architecture, preprocessing, licence) is in its metadata.
@@ -73,6 +73,7 @@ def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fm
         spec: describes the network; only ``official`` and ``dinov2`` ignore it.
         out: file (depthany, official, dinov2) or folder (v1_hub, transformers) to write.
         dtype: cast floating-point tensors (``torch.float16``, ...); None keeps them as they are.
+        durable: flush the ``depthany`` file and its folder to disk before returning (training outputs).
 
     Returns:
         the path written (file or folder).
@@ -85,7 +86,7 @@ def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fm
         raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(OUT_FORMATS)}")
     sd = _prepare(sd, dtype)
     if fmt == "depthany":
-        _save_safetensors(sd, out, {SPEC_METADATA_KEY: spec_to_json(spec), "format": "pt"})
+        _save_safetensors(sd, out, {SPEC_METADATA_KEY: spec_to_json(spec), "format": "pt"}, durable)
     elif fmt == "official":
         _save_torch(sd, out)
     elif fmt == "dinov2":
