@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthany.io.colormap import COLORMAPS, cmap_name, colorize, get_lut, normalize_u8
+from depthany.io.colormap import (
+    COLORMAPS,
+    DEFAULT_CMAP,
+    cmap_name,
+    colorize,
+    get_lut,
+    normalize_u8,
+    official_cmap,
+)
 
 
 @pytest.mark.parametrize("name", COLORMAPS)
@@ -67,3 +75,10 @@ def test_names() -> None:
         get_lut("viridis")
     with pytest.raises(ValueError, match=r"\(H, W\)"):
         colorize(np.zeros((2, 2, 3)))
+
+
+def test_official_colour_maps_per_family() -> None:
+    """V1 ``run.py`` colours with ``cv2.COLORMAP_INFERNO``, V2 ``run.py`` with matplotlib's ``Spectral_r``
+    (LiheYoung/Depth-Anything@1d03336 and DepthAnything/Depth-Anything-V2@a561b84, ``run.py``)."""
+    assert official_cmap("v1") == "inferno"
+    assert official_cmap("v2") == "Spectral_r" == DEFAULT_CMAP

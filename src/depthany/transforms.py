@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .zoo import Preprocess
+from .zoo import INPUT_SIZE, PATCH_SIZE, Preprocess
 
 _cv2: Any
 try:  # optional: the official resize itself, much faster than the numpy/torch re-implementation
@@ -38,7 +38,8 @@ def constrain_to_multiple(x: float, multiple: int, min_val: int) -> int:
     return y
 
 
-def network_size(height: int, width: int, input_size: int = 518, multiple: int = 14) -> tuple[int, int]:
+def network_size(height: int, width: int, input_size: int = INPUT_SIZE, multiple: int = PATCH_SIZE
+                 ) -> tuple[int, int]:
     """Network input (height, width) for an image: lower-bound resize, both sides >= input_size.
 
     Example: a 480x640 (HxW) image becomes 518x686 at input size 518.

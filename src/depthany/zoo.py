@@ -16,6 +16,12 @@ HeadKind = Literal["relative", "metric"]
 FfnKind = Literal["mlp", "swiglu"]
 WeightFormat = Literal["official", "v1_hub", "transformers", "depthany"]
 
+# Every Depth Anything encoder is a DINOv2 ViT with 14-pixel patches, and every official model runs at a 518 px
+# short side: 37 x 37 patches, the grid its positional embeddings are stored at.
+PATCH_SIZE = 14
+INPUT_SIZE = 518
+POS_GRID = INPUT_SIZE // PATCH_SIZE
+
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -30,8 +36,8 @@ class EncoderSpec:
     num_heads: int
     ffn: FfnKind = "mlp"
     mlp_ratio: float = 4.0
-    patch_size: int = 14
-    pos_grid: int = 37
+    patch_size: int = PATCH_SIZE
+    pos_grid: int = POS_GRID
 
     @property
     def ffn_hidden(self) -> int:
@@ -105,8 +111,8 @@ class Preprocess:
     bilinear interpolation; V2 scripts use ``align_corners=True``, V1 scripts ``False``.
     """
 
-    input_size: int = 518
-    multiple: int = 14
+    input_size: int = INPUT_SIZE
+    multiple: int = PATCH_SIZE
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     output_align_corners: bool = True

@@ -15,6 +15,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from ..zoo import PATCH_SIZE
+
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
@@ -83,7 +85,7 @@ class Runner(ABC):
         return {"backend": self.name, "precision": self.precision, "device": str(self.device)}
 
 
-def check_input(x: Tensor, patch: int = 14) -> None:
+def check_input(x: Tensor, patch: int = PATCH_SIZE) -> None:
     """Raise ``ValueError`` unless ``x`` is (B, 3, h, w) with h, w positive multiples of ``patch``."""
     if x.ndim != 4 or x.shape[1] != 3:
         raise ValueError(f"expected a (B, 3, h, w) tensor, got shape {tuple(x.shape)}")

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..zoo import PATCH_SIZE
 from .accuracy import as_tensor
 from .base import BackendInfo, BackendUnavailable, Runner
 
@@ -26,7 +27,6 @@ INFO = BackendInfo(
     summary="OpenVINO CPU plugin; fp32 (exact) or bf16/fp16 inference precision; compiled per input shape",
 )
 HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
-PATCH = 14
 MAX_COMPILED = 4
 
 
@@ -77,7 +77,7 @@ class OpenVinoRunner(Runner):
         config = dict(self._config)
         if self.static:
             model.reshape({model.input(0).get_any_name(): list(shape)})
-            if shape[-2] * shape[-1] == PATCH * PATCH:
+            if shape[-2] * shape[-1] == PATCH_SIZE * PATCH_SIZE:
                 # OpenVINO 2026.4's fused attention ("snippets") is wrong for a static sequence of 2 tokens
                 # (CLS + one patch: a 14x14 input), about 10 % off; the unfused path is exact.
                 config["SNIPPETS_MODE"] = "DISABLE"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from ..zoo import PATCH_SIZE
 
-def parse_sizes(text: str, multiple: int = 14, param: str = "--size") -> tuple[tuple[int, int], ...]:
+
+def parse_sizes(text: str, multiple: int = PATCH_SIZE, param: str = "--size") -> tuple[tuple[int, int], ...]:
     """``"518x518,518x686"`` -> ((518, 518), (518, 686)); each side a positive multiple of ``multiple``."""
     sizes = []
     for part in filter(None, (p.strip() for p in text.split(","))):

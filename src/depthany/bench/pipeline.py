@@ -23,12 +23,13 @@ from torch import Tensor
 from .. import transforms
 from ..io.depth import png16_encode
 from ..io.image import as_rgb
-from ..zoo import ModelSpec
+from ..zoo import INPUT_SIZE, PATCH_SIZE, ModelSpec
 
 STAGES: tuple[str, ...] = ("decode", "preprocess", "network", "postprocess", "encode")
 
 
-def image_size_for(net_h: int, net_w: int, input_size: int = 518, multiple: int = 14) -> tuple[int, int]:
+def image_size_for(net_h: int, net_w: int, input_size: int = INPUT_SIZE, multiple: int = PATCH_SIZE
+                   ) -> tuple[int, int]:
     """A photo size whose network size is (net_h, net_w): 480x640 for 518x686, 480x480 for 518x518.
 
     Falls back to the network size itself when no smaller photo maps there.

@@ -40,12 +40,13 @@ def export(model: str | None, weights: Path | None, output: Path, static: str | 
       depthany export --weights my-finetune.safetensors -o mine.onnx --parity-sizes 518x518,700x518
     """
     from ..export import ExportError, export_onnx, parity_path, parity_report
+    from ..export.onnx import EXAMPLE_SIZE
     from ..export.parity import DEFAULT_SIZES
     from ..weights import load_model
 
     if output.exists() and not overwrite:
         raise click.UsageError(f"{output} exists; pass --overwrite to replace it")
-    size = parse_sizes(static, param="--static")[0] if static else (518, 686)
+    size = parse_sizes(static, param="--static")[0] if static else EXAMPLE_SIZE
     probes = None
     if parity_sizes:
         probes = tuple((1, h, w) for h, w in parse_sizes(parity_sizes, param="--parity-sizes"))

@@ -86,7 +86,7 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
             alpha_background: str, max_pixels: int, skip_existing: bool, png16_scale: float | None,
             png16_offset: float | None, fx: float | None, fov: float | None) -> None:
     """Predict depth for INPUTS: image files, folders (searched recursively), globs or .txt lists."""
-    from ..io.colormap import cmap_name
+    from ..io.colormap import cmap_name, official_cmap
     from ..io.image import parse_background
     from ..io.inputs import expand_inputs
     from ..io.outputs import OutputFormatError, parse_formats, planned_paths
@@ -125,7 +125,7 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
             _setup_error(f"--format ply needs a metric model (metres); {predictor.spec.name} predicts relative "
                          "disparity. Use a da2-metric-* model, or `depthany calibrate` first")
         if cmap == "auto":
-            cmap = "inferno" if predictor.spec.arch.family == "v1" else "Spectral_r"
+            cmap = official_cmap(predictor.spec.arch.family)
         _run(predictor, todo, chosen, out_dir, report, max_pixels=max_pixels, background=background, cmap=cmap,
              png16_scale=png16_scale, png16_offset=png16_offset, options={"ply": ply_options})
     _summary(report, out_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from ..io.colormap import COLORMAPS
+from ..io.colormap import COLORMAPS, DEFAULT_CMAP
 
 
 def default_output(source: str, suffix: str) -> Path:
@@ -45,7 +45,7 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--layout", type=click.Choice(["side-by-side", "depth"]), default="side-by-side", show_default=True)
-@click.option("--cmap", type=click.Choice(COLORMAPS, case_sensitive=False), default="Spectral_r", show_default=True)
+@click.option("--cmap", type=click.Choice(COLORMAPS, case_sensitive=False), default=DEFAULT_CMAP, show_default=True)
 @click.option("--temporal", type=click.Choice(["ema", "none"]), default=None,
               help="ema: align each frame to a running reference (no flicker); none: frames as predicted "
                    "[default: ema for relative models, none for metric].")

@@ -32,6 +32,8 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
 DEFAULT_OPSET = 18
 MAX_PATCHES = 1024  # dynamic height/width up to 14 * 1024 = 14336 pixels
+# The example input: a 480x640 photo at the official input size.
+EXAMPLE_SIZE: tuple[int, int] = (518, 686)
 EXPORT_EXTRA = "pip install 'depthany[export]'"
 
 
@@ -71,7 +73,7 @@ def export_onnx(
     path: str | Path,
     *,
     dynamic: bool = True,
-    size: tuple[int, int] = (518, 686),
+    size: tuple[int, int] = EXAMPLE_SIZE,
     batch: int = 2,
     opset: int = DEFAULT_OPSET,
     quiet: bool = True,

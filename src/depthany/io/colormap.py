@@ -17,6 +17,7 @@ from importlib import resources
 import numpy as np
 
 COLORMAPS: tuple[str, ...] = ("Spectral_r", "Spectral", "inferno", "turbo", "gray")
+DEFAULT_CMAP = "Spectral_r"  # the official V2 picture; every colour-map option defaults to it
 _ASSET = "assets/colormaps.npz"
 
 
@@ -42,6 +43,11 @@ def cmap_name(name: str) -> str:
     if len(matches) == 1:
         return matches[0]
     raise ValueError(f"unknown colour map {name!r}; choose one of {', '.join(COLORMAPS)}")
+
+
+def official_cmap(family: str) -> str:
+    """The colour map of the official ``run.py`` of a model family: ``inferno`` for V1, else ``Spectral_r``."""
+    return "inferno" if family == "v1" else DEFAULT_CMAP
 
 
 def get_lut(name: str) -> np.ndarray:
@@ -92,7 +98,7 @@ def normalize_u8(
 
 def colorize(
     values: np.ndarray,
-    cmap: str = "Spectral_r",
+    cmap: str = DEFAULT_CMAP,
     vmin: float | None = None,
     vmax: float | None = None,
     valid: np.ndarray | None = None,

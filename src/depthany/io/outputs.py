@@ -32,6 +32,7 @@ from ..result import DepthResult
 from . import depth as depth_io
 from . import visual
 from .atomic import atomic_path
+from .colormap import DEFAULT_CMAP
 
 
 class OutputFormatError(ValueError):
@@ -54,7 +55,7 @@ class OutputContext:
     result: DepthResult
     rgb: np.ndarray
     base: Path
-    cmap: str = "Spectral_r"
+    cmap: str = DEFAULT_CMAP
     png16_scale: float | None = None
     png16_offset: float | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..result import DepthResult
-from .colormap import colorize, normalize_u8
+from .colormap import DEFAULT_CMAP, colorize, normalize_u8
 
 SBS_MARGIN = 50  # white gap between the image and the depth picture, as in the official run.py
 
@@ -27,7 +27,7 @@ def nearness(result: DepthResult) -> np.ndarray:
         return np.where(np.isfinite(v) & (v > 0), 1.0 / v, np.nan).astype(np.float32)
 
 
-def depth_color(result: DepthResult, cmap: str = "Spectral_r") -> np.ndarray:
+def depth_color(result: DepthResult, cmap: str = DEFAULT_CMAP) -> np.ndarray:
     """(H, W, 3) uint8 RGB: per-image min..max of :func:`nearness` through colour map ``cmap``
     (invalid pixels black). For a relative V2 model and ``Spectral_r`` this equals the official V2 picture."""
     return colorize(nearness(result), cmap)

@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from PIL import UnidentifiedImageError
 
 from .. import __version__
-from ..io.colormap import COLORMAPS, cmap_name
+from ..io.colormap import COLORMAPS, DEFAULT_CMAP, cmap_name
 from ..io.image import ImageReadError, read_image
 from .batching import DynamicBatcher, QueueFull
 from .responses import MEDIA_TYPES, NotAcceptable, choose_format, encode
@@ -65,7 +65,7 @@ class ServeConfig:
     max_upload_bytes: int = 20 * MiB
     max_pixels: int = 40_000_000
     default_format: str = "json"
-    cmap: str = "Spectral_r"
+    cmap: str = DEFAULT_CMAP
 
 
 class _BodyLimit:
@@ -166,7 +166,7 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
         image: UploadFile = File(..., description="The image file (JPEG, PNG, WebP, TIFF, ...)."),
         format: Literal["png16", "npy", "color", "json"] | None = Query(  # noqa: A002 - the public parameter name
             None, description="Response format; default from the Accept header, else json."),
-        cmap: str = Query("Spectral_r", description=f"Colour map for format=color: {', '.join(COLORMAPS)}."),
+        cmap: str = Query(DEFAULT_CMAP, description=f"Colour map for format=color: {', '.join(COLORMAPS)}."),
     ) -> Response:
         t0 = time.perf_counter()
         try:

@@ -28,13 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from ..io.colormap import COLORMAPS
+from ..io.colormap import COLORMAPS, DEFAULT_CMAP
 from ..io.depth import write_npy, write_png16
 from ..io.image import IMAGE_SUFFIXES, read_image
 from ..io.pointcloud import write_ply
 from ..io.visual import depth_color
 from ..predictor import DepthPredictor
 from ..result import DepthResult
+from ..zoo import PATCH_SIZE
 
 MAX_VIEW_POINTS = 250_000  # points sent to the browser viewer; the .ply download keeps them all
 
@@ -147,7 +148,7 @@ class DemoBackend:
             shutil.rmtree(old, ignore_errors=True)
         return run
 
-    def run(self, image_path: str | Path, label: str, cmap: str = "Spectral_r",
+    def run(self, image_path: str | Path, label: str, cmap: str = DEFAULT_CMAP,
             input_size: int | None = None) -> DemoOutput:
         """Predict one uploaded image file and write the downloads.
 
@@ -230,8 +231,8 @@ def build_demo(backend: DemoBackend, examples: list[Path] | None = None, title: 
                                  elem_id="input-image")
                 model = gr.Dropdown(labels, value=labels[0], label="Model", elem_id="model")
                 with gr.Row():
-                    cmap = gr.Dropdown(list(COLORMAPS), value="Spectral_r", label="Colour map", elem_id="cmap")
-                    size = gr.Slider(14 * 4, 14 * 100, value=first_size, step=14, label="Input size (px, short side)",
+                    cmap = gr.Dropdown(list(COLORMAPS), value=DEFAULT_CMAP, label="Colour map", elem_id="cmap")
+                    size = gr.Slider(4 * PATCH_SIZE, 100 * PATCH_SIZE, value=first_size, step=PATCH_SIZE, label="Input size (px, short side)",
                                      elem_id="input-size")
                 run = gr.Button("Compute depth", variant="primary", elem_id="run")
             with gr.Column():

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from ..io.colormap import DEFAULT_CMAP
 from ..io.depth import PNG16_FORMAT, PNG16_KEY, png16_encode
 from ..io.visual import depth_color
 from ..result import DepthResult
@@ -127,7 +128,7 @@ def color_png_bytes(result: DepthResult, cmap: str) -> bytes:
     return buf.getvalue()
 
 
-def encode(result: DepthResult, fmt: str, cmap: str = "Spectral_r",
+def encode(result: DepthResult, fmt: str, cmap: str = DEFAULT_CMAP,
            extra: dict[str, Any] | None = None) -> tuple[bytes, str, dict[str, str]]:
     """(body, media type, extra headers) of ``result`` in format ``fmt``.
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..zoo import PATCH_SIZE
 from .strict import FieldError, RecipeError, apply_override, from_dict, parse_override, to_plain
 
 __all__ = ["RecipeError", "apply_override", "parse_override"]  # re-exported: the CLI and extensions use them
@@ -265,7 +266,7 @@ def validate(r: Recipe) -> None:
     """Range and consistency checks that types alone cannot express. Raises :class:`FieldError`."""
     from .objectives import OBJECTIVES  # local: objectives import torch, keep recipe parsing light
 
-    patch = 14  # every Depth Anything encoder uses 14-pixel patches
+    patch = PATCH_SIZE
     d, o, lo, t, m = r.data, r.optim, r.loss, r.train, r.model
     _check(d.crop_size >= patch and d.crop_size % patch == 0, "data.crop_size",
            f"must be a positive multiple of {patch}, got {d.crop_size}")

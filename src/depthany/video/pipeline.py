@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..io.colormap import cmap_name, colorize
+from ..io.colormap import DEFAULT_CMAP, cmap_name, colorize
 from ..io.visual import side_by_side
 from .encode import Retimer, VideoEncoder
 from .flicker import FlickerMeter
@@ -63,7 +63,7 @@ class VideoOptions:
     """
 
     layout: Layout = "side-by-side"
-    cmap: str = "Spectral_r"
+    cmap: str = DEFAULT_CMAP
     temporal: str | None = None
     momentum: float = 0.1
     range: RangeMode = "adaptive"

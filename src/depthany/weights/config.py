@@ -33,7 +33,8 @@ _DA_DEFAULT_BACKBONE: dict[str, Any] = {"image_size": 518, "hidden_size": 384, "
 
 
 def encoder_from_dims(embed_dim: int, depth: int, num_heads: int, ffn: zoo.FfnKind = "mlp",
-                      mlp_ratio: float = 4.0, patch_size: int = 14, pos_grid: int = 37) -> zoo.EncoderSpec:
+                      mlp_ratio: float = 4.0, patch_size: int = zoo.PATCH_SIZE, pos_grid: int = zoo.POS_GRID
+                      ) -> zoo.EncoderSpec:
     """The zoo encoder with these dimensions, or a custom one named ``custom-<dim>x<depth>``."""
     for enc in zoo.ENCODERS.values():
         probe = dataclasses.replace(enc, embed_dim=embed_dim, depth=depth, num_heads=num_heads, ffn=ffn,
