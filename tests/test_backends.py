@@ -12,8 +12,7 @@ import torch
 from backend_helpers import TEST_SIZES, onnx_cache, tiny_input, tiny_model  # noqa: F401 (fixture)
 from conftest import tiny_spec
 from depthany import backends
-from depthany.backends.accuracy import absrel, max_rel_error
-from depthany.backends.base import EXACT_TOLERANCE, REDUCED_TOLERANCE
+from depthany.accuracy import EXACT_TOLERANCE, REDUCED_TOLERANCE, absrel, max_rel_error
 
 # The 6-block, 32-wide random test model amplifies bf16/fp16 rounding (AbsRel 0.3-2.7 % over seeds for
 # torch autocast); the stated 1.5 % is for the zoo architectures and is checked on ViT-S in the slow tier

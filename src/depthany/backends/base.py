@@ -3,7 +3,7 @@
 A backend runs the *network only*; decoding, preprocessing and postprocessing stay in
 :class:`depthany.predictor.DepthPredictor`, which calls ``runner(x)`` where it used to call the model. Every
 backend is compared with the exact path (PyTorch eager, fp32) in ``tests/test_backends*.py`` within the
-tolerance stated here, at square and non-square sizes.
+tolerance stated in :mod:`depthany.accuracy`, at square and non-square sizes.
 """
 
 from __future__ import annotations
@@ -12,19 +12,15 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from ..accuracy import EXACT_TOLERANCE, REDUCED_TOLERANCE
 from ..zoo import PATCH_SIZE
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-
-# Stated accuracy against the exact path (PyTorch eager fp32 on the same weights and input):
-# fp32 backends: max |out - ref| / max |ref| (relative to the output range), see accuracy.max_rel_error;
-# reduced precision: AbsRel with the fp32 output as ground truth, see accuracy.absrel.
-EXACT_TOLERANCE = 1e-5
-REDUCED_TOLERANCE = 0.015
 
 
 class BackendUnavailable(ImportError):
@@ -92,3 +88,8 @@ def check_input(x: Tensor, patch: int = PATCH_SIZE) -> None:
     h, w = x.shape[-2:]
     if h < patch or w < patch or h % patch or w % patch:
         raise ValueError(f"input height and width must be positive multiples of {patch}, got {h}x{w}")
+
+
+def as_tensor(x: np.ndarray) -> Tensor:
+    """numpy output of an engine -> float32 CPU tensor (no copy when already float32 and contiguous)."""
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))

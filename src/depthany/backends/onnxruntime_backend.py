@@ -8,8 +8,7 @@ import torch
 from torch import Tensor
 
 from ..export.onnx import INPUT_NAME, OUTPUT_NAME
-from .accuracy import as_tensor
-from .base import BackendInfo, BackendUnavailable, Runner
+from .base import BackendInfo, BackendUnavailable, Runner, as_tensor
 
 INFO = BackendInfo(
     name="onnxruntime",

@@ -16,8 +16,7 @@ import torch
 from torch import Tensor
 
 from ..zoo import PATCH_SIZE
-from .accuracy import as_tensor
-from .base import BackendInfo, BackendUnavailable, Runner
+from .base import BackendInfo, BackendUnavailable, Runner, as_tensor
 
 INFO = BackendInfo(
     name="openvino",

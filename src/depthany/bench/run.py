@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from .. import backends, transforms, zoo
-from ..backends.accuracy import error_report
+from ..accuracy import error_report
 from ..io.image import as_rgb
 from ..models import DepthAnything, build_model
 from .flops import matmul_peak, model_flops

@@ -25,8 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..backends.accuracy import error_report, max_rel_error
-from ..backends.base import EXACT_TOLERANCE
+from ..accuracy import EXACT_TOLERANCE, error_report, max_rel_error
 from ..models import DepthAnything
 
 # Square (the 518 shortcut), landscape and portrait (the official 480x640 -> 518x686 case), off-grid sizes,
