@@ -9,7 +9,7 @@ import pytest
 from plyfile import PlyData
 
 from depthany.geometry import Intrinsics, IntrinsicsWarning
-from depthany.io.pointcloud import write_ply, write_result_ply
+from depthany.geometry.pointcloud import write_ply, write_result_ply
 from depthany.result import DepthResult
 
 

@@ -46,7 +46,7 @@ def _intrinsics_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _ply_kwargs(fov: float | None, fov_axis: str, fx: float | None, fy: float | None, cx: float | None,
                 cy: float | None, max_depth: float | None, keep_flying: bool, ascii_ply: bool) -> dict[str, Any]:
-    """Keyword arguments for :func:`depthany.io.pointcloud.write_result_ply`, checked before any work."""
+    """Keyword arguments for :func:`depthany.geometry.pointcloud.write_result_ply`, checked before any work."""
     if fx is None and fy is not None:
         raise click.BadParameter("--fy needs --fx", param_hint="--fy")
     if fx is None and fov is None and (cx is not None or cy is not None):
@@ -167,7 +167,7 @@ def fit(source: Path, model: str | None, weights: Path | None, device: str, inpu
                 save_depth.parent.mkdir(parents=True, exist_ok=True)
                 np.save(save_depth, metric.values)
             if ply_path is not None:
-                from ..io.pointcloud import write_result_ply
+                from ..geometry.pointcloud import write_result_ply
 
                 write_result_ply(metric, rgb, ply_path, **ply_kw)
         except ValueError as e:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..io.image import IMAGE_SUFFIXES, read_image
 from .calibrate import Calibration, CalibrationWarning
+from .pointcloud import write_result_ply
 
 
 def iter_apply(calibration: Calibration, frames: Iterable[np.ndarray], *, fill: float = 0.0
@@ -99,10 +100,9 @@ def apply_to_folder(
         ply: also write a point cloud per prediction.
         images: folder with the source photos (``<stem>.<jpg|png|...>``): colours the clouds and provides EXIF
             intrinsics.
-        ply_options: passed to :func:`depthany.io.pointcloud.write_result_ply` (``fx``, ``fov``,
+        ply_options: passed to :func:`depthany.geometry.pointcloud.write_result_ply` (``fx``, ``fov``,
             ``max_depth``, ``drop_flying``, ...).
     """
-    from ..io.pointcloud import write_result_ply
     from ..result import DepthResult
 
     files = list_predictions(inputs)

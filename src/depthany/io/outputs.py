@@ -15,7 +15,7 @@ File names, for an input ``photos/a/x.jpg`` written under ``out/`` (``base = out
     gray        out/a/x_gray.png          8-bit gray nearness
     sbs         out/a/x_sbs.png           image | 50 px white | colour map
     controlnet  out/a/x_controlnet.png    8-bit, 3 channels, near = bright
-    ply         out/a/x.ply               coloured point cloud (metric models; see depthany.io.pointcloud)
+    ply         out/a/x.ply               coloured point cloud (metric models; see depthany.geometry.pointcloud)
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
     OutputFormat("gray", _gray, ("_gray.png",), "8-bit gray nearness (near = white)"),
     OutputFormat("sbs", _sbs, ("_sbs.png",), "image | 50 px white | colour map"),
     OutputFormat("controlnet", _controlnet, ("_controlnet.png",), "ControlNet depth: 8-bit RGB, near = bright"),
-    OutputFormat("ply", "depthany.io.pointcloud:write_result_ply", (".ply",), "coloured point cloud"),
+    OutputFormat("ply", "depthany.geometry.pointcloud:write_result_ply", (".ply",), "coloured point cloud"),
 )}
 
 

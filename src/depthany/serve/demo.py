@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry.pointcloud import write_ply
 from ..io.colormap import COLORMAPS, DEFAULT_CMAP
 from ..io.depth import write_npy, write_png16
 from ..io.image import IMAGE_SUFFIXES, read_image
-from ..io.pointcloud import write_ply
 from ..io.visual import depth_color
 from ..predictor import DepthPredictor
 from ..result import DepthResult
@@ -182,8 +182,8 @@ class DemoBackend:
     def _point_clouds(result: DepthResult, rgb: np.ndarray, run: Path, stem: str) -> tuple[Path, Path, str]:
         """Full ``.ply`` (OpenCV camera frame) and a subsampled one turned to y-up for the viewer."""
         from ..geometry.backproject import depth_to_points
+        from ..geometry.pointcloud import write_result_ply
         from ..geometry.resolve import intrinsics_for_result
-        from ..io.pointcloud import write_result_ply
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the default focal is named in the info text instead

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry.backproject import DEFAULT_FLYING_RTOL, depth_to_points, metric_depth_array
-from ..geometry.intrinsics import Intrinsics
-from ..geometry.resolve import intrinsics_for_result
-from .atomic import atomic_write
+from ..io.atomic import atomic_write
+from .backproject import DEFAULT_FLYING_RTOL, depth_to_points, metric_depth_array
+from .intrinsics import Intrinsics
+from .resolve import intrinsics_for_result
 
 _XYZ = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
 _RGB = [("red", "u1"), ("green", "u1"), ("blue", "u1")]
