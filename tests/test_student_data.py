@@ -10,9 +10,10 @@ import torch
 
 from depthany import zoo
 from depthany.io.image import read_image
-from depthany.train.augment import apply_crop, normalize_image, sample_crop
+from depthany.train.augment import apply_crop, sample_crop
 from depthany.train.config import DataCfg, RecipeError, SourceCfg
 from depthany.train.student_data import STUDENT_KEYS, LabeledSource, PseudoSource
+from depthany.transforms import normalize_image
 from pseudo_worlds import write_student_world
 
 PRE = zoo.V2_PRE

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from depthany import zoo
-from depthany.train.augment import apply_crop, nearest_source_indices, normalize_image, sample_crop
+from depthany.train.augment import apply_crop, nearest_source_indices, sample_crop
 from depthany.train.config import DataCfg, RecipeError, SourceCfg
 from depthany.train.data import MixPlan, StepBatches, TrainSet, build_sources, collate, micro_slices
-from depthany.transforms import resize_bicubic
+from depthany.transforms import normalize_image, resize_bicubic
 from train_worlds import write_planes
 
 PRE = zoo.get_spec("da2-mini").preprocess

@@ -63,7 +63,7 @@ def test_loss_decreases_on_planes(worlds: dict[str, Path], tmp_path: Path) -> No
 
 
 def _single():  # noqa: ANN202
-    from depthany.train.dist import DistEnv
+    from depthany.runtime.dist import DistEnv
 
     return DistEnv(0, 1, 0, torch.device("cpu"))
 

@@ -19,12 +19,12 @@ from conftest import randomize
 from depthany import zoo
 from depthany.eval.crops import crop_box, kb_crop_offset
 from depthany.eval.datasets import open_dataset
+from depthany.runtime.dist import DistEnv
 from depthany.train import RecipeError, load_recipe, train
 from depthany.train.augment import nearest_source_indices, sample_crop
 from depthany.train.build import build_model, recipe_spec
 from depthany.train.config import DataCfg, LossCfg, SourceCfg
 from depthany.train.data import SOURCE_KINDS, build_sources
-from depthany.train.dist import DistEnv
 from depthany.train.eval_sources import EvalSplitSource, KITTITrainSource, NYUv2TrainSource, sample_arrays
 from depthany.train.objectives import MetricObjective
 from depthany.train.optim import lr_factor

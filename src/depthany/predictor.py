@@ -24,34 +24,13 @@ from . import transforms
 from .io.image import LoadedImage, as_rgb
 from .models import DepthAnything
 from .result import DepthResult
+from .runtime.devices import pick_device
 from .weights import load_model
 from .zoo import ModelSpec
 
 Precision = Literal["fp32", "bf16", "fp16"]
 ImageLike = LoadedImage | np.ndarray | str | Path | bytes | Image.Image
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def pick_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"`` picks cuda, then mps, then cpu; anything else is checked to exist.
-
-    Raises:
-        ValueError: the requested device is not available, naming it.
-    """
-    if device is None or str(device) == "cpu":
-        return torch.device("cpu")
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} requested but MPS is not available on this machine")
-    return dev
 
 
 class DepthPredictor:

@@ -151,3 +151,12 @@ def postprocess(output: Tensor, size: tuple[int, int], align_corners: bool) -> T
     if tuple(output.shape[-2:]) == tuple(size):
         return output  # a same-size bilinear resize is an exact copy with either corner convention
     return F.interpolate(output[:, None], size=size, mode="bilinear", align_corners=align_corners)[:, 0]
+
+
+def normalize_image(img: Tensor, mean: tuple[float, float, float], std: tuple[float, float, float]) -> Tensor:
+    """(3, H, W) [0, 1] -> ``(img - mean) / std`` per channel, the network's input normalisation, in the
+    image's own dtype (training and labelling batches; :func:`preprocess` normalises in float64 like the official
+    inference code)."""
+    m = torch.tensor(mean, dtype=img.dtype).view(3, 1, 1)
+    s = torch.tensor(std, dtype=img.dtype).view(3, 1, 1)
+    return (img - m) / s

@@ -34,7 +34,7 @@ def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precisio
         import gradio  # noqa: F401
     except ModuleNotFoundError:
         raise click.ClickException("gradio is missing; install the demo with: pip install 'depthany[demo]'") from None
-    from ..predictor import pick_device
+    from ..runtime.devices import pick_device
     from ..serve.demo import DemoBackend, find_examples, launch_demo, local_model_choices
 
     found = find_examples(examples)

@@ -41,9 +41,9 @@ from .. import transforms
 from ..io.atomic import write_text_atomic
 from ..io.image import IMAGE_SUFFIXES, read_image
 from ..predictor import PRECISIONS
-from ..train.augment import normalize_image
-from ..train.dist import DistEnv, all_reduce_sum, setup, teardown
-from ..train.progress import format_duration
+from ..runtime.dist import DistEnv, all_reduce_sum, setup, teardown
+from ..runtime.progress import format_duration
+from ..transforms import normalize_image
 from ..weights import load_model
 from ..zoo import Preprocess
 from .labels import encode_label

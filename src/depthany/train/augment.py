@@ -89,10 +89,3 @@ def apply_crop(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray,
         d, v = d[:, ::-1], v[:, ::-1]
     return (img.contiguous(), torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32)),
             torch.from_numpy(np.ascontiguousarray(v, dtype=bool)))
-
-
-def normalize_image(img: Tensor, mean: tuple[float, float, float], std: tuple[float, float, float]) -> Tensor:
-    """(3, H, W) [0, 1] -> ``(img - mean) / std`` per channel, the network's input normalisation."""
-    m = torch.tensor(mean, dtype=img.dtype).view(3, 1, 1)
-    s = torch.tensor(std, dtype=img.dtype).view(3, 1, 1)
-    return (img - m) / s

@@ -28,8 +28,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.rgbd import RGBDFolder
+from ..transforms import normalize_image
 from ..zoo import Preprocess
-from .augment import apply_crop, normalize_image, sample_crop
+from .augment import apply_crop, sample_crop
 from .config import DataCfg, RecipeError, SourceCfg
 
 PERM_STREAM, AUG_STREAM = 0, 1  # separate seed streams for epoch permutations and augmentations

@@ -33,8 +33,9 @@ import numpy as np
 
 from ..eval.crops import CROPS, crop_mask
 from ..eval.datasets import DATASETS, DatasetError, EvalDataset, EvalSample, open_dataset
+from ..transforms import normalize_image
 from ..zoo import Preprocess
-from .augment import apply_crop, normalize_image, sample_crop
+from .augment import apply_crop, sample_crop
 from .config import DataCfg, RecipeError, SourceCfg
 from .data import Batch
 

@@ -4,7 +4,7 @@ Single process::
 
     depthany train configs/da2-mini-synth.yaml --data worlds/ --run-dir runs/mini
 
-Several processes (DDP; see :mod:`depthany.train.dist` for multi-node)::
+Several processes (DDP; see :mod:`depthany.runtime.dist` for multi-node)::
 
     torchrun --standalone --nproc_per_node=4 -m depthany train configs/da2-mini-synth.yaml --run-dir runs/mini
 
@@ -31,12 +31,12 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from ..runtime.dist import DistEnv, setup, teardown
 from ..weights.load import spec_to_json
 from .build import build_model, recipe_spec
 from .checkpoint import export_weights, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe, RecipeError, dump_recipe, recipe_diff, recipe_from_dict, recipe_to_dict
 from .data import MixPlan, StepBatches, TrainSet, build_sources, make_loader
-from .dist import DistEnv, setup, teardown
 from .objectives import build_objective
 from .optim import build_optimizer, lr_factor, set_lr
 from .progress import MetricsLog, Window, format_line

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..io.atomic import write_text_atomic
-from .dist import DistEnv, all_reduce_sum
+from ..runtime.dist import DistEnv, all_reduce_sum
+from ..runtime.progress import format_duration
 
 
 class Window:
@@ -46,14 +46,6 @@ class Window:
 
     def load(self, state: dict[str, Any]) -> None:
         self.sums, self.steps = dict(state["sums"]), int(state["steps"])
-
-
-def format_duration(seconds: float) -> str:
-    """``3725.4`` -> ``"1:02:05"``; ``"?"`` for unknown."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def format_line(record: dict[str, Any], total: int) -> str:

@@ -25,8 +25,9 @@ import torch
 
 from ..io.image import ImageReadError, read_image
 from ..pseudo.labels import LabelError, LabelFolder
+from ..transforms import normalize_image
 from ..zoo import Preprocess
-from .augment import apply_crop, normalize_image, sample_crop
+from .augment import apply_crop, sample_crop
 from .config import DataCfg, RecipeError, SourceCfg
 from .cutmix import CutMixCfg, box_mask, check_cutmix, paste, sample_box
 from .data import Batch, RGBDSource

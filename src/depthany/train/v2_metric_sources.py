@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..eval.datasets.base import DatasetError, read_list, read_png16, read_rgb
+from ..transforms import normalize_image
 from ..zoo import Preprocess
-from .augment import apply_crop, normalize_image, sample_crop
+from .augment import apply_crop, sample_crop
 from .config import DataCfg, RecipeError, SourceCfg
 from .data import Batch
 

@@ -21,8 +21,8 @@ from .. import transforms, zoo
 from ..data.rgbd import RGBDFolder
 from ..eval.align import AlignmentError, fit_scale_shift
 from ..eval.metrics import abs_rel, delta
+from ..runtime.dist import DistEnv, all_reduce_sum
 from .config import RecipeError, ValCfg
-from .dist import DistEnv, all_reduce_sum
 
 
 def relative_errors(pred_disp: np.ndarray, gt_depth: np.ndarray, valid: np.ndarray) -> tuple[float, float]:

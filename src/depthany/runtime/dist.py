@@ -1,4 +1,5 @@
-"""Multi-process training glue: process-group set-up from torchrun's environment, and the safe teardown.
+"""Multi-process glue for training and pseudo-labelling: process-group set-up from torchrun's environment, and
+the safe teardown.
 
 Launch (one machine, 8 GPUs)::
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..predictor import pick_device
+from .devices import pick_device
 
 
 @dataclass(frozen=True)
