@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depthany.eval.align import fit_scale_shift
+from depthany.align import fit_scale_shift
 from depthany.geometry import (
     Anchors,
     Calibration,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthany.eval import align, metrics
+from depthany import align
+from depthany.eval import metrics
 
 
 def test_toy_example_matches_zoedepth_compute_errors() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthany.eval.align import fit_scale_shift
+from depthany.align import fit_scale_shift
 from depthany.video.flicker import (
     FlickerMeter,
     SimulatedRelativeModel,

@@ -9,7 +9,7 @@ Method (MSAC, then least squares on the inliers):
    the truncated quadratic cost ``sum(min(e^2, tol^2))`` (MSAC: RANSAC that also prefers the tighter fit
    among equal inlier counts). ``tol`` is ``inlier_tol``, default 0.1 = 10 % depth error.
 3. The inliers (``|e| <= tol``) of the best hypothesis are refit by ordinary least squares in disparity space
-   (:func:`depthany.eval.align.fit_scale_shift` / :func:`~depthany.eval.align.fit_scale`, the standard
+   (:func:`depthany.align.fit_scale_shift` / :func:`~depthany.align.fit_scale`, the standard
    alignment), the inliers are recomputed, and this repeats until the inlier set stops changing.
 
 The relative error makes the inlier test independent of the scene's scale: 10 % is 10 cm at 1 m and 1 m at
@@ -23,7 +23,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..eval.align import AlignmentError, fit_scale, fit_scale_shift
+from ..align import AlignmentError, fit_scale, fit_scale_shift
 
 FitMode = Literal["scale_shift", "scale"]
 _EXHAUSTIVE_PAIRS = 160  # up to this many points every pair is tried (12,720 hypotheses)

@@ -2,7 +2,7 @@
 
 Relative models are judged the way zero-shot benchmarks judge them: the prediction (disparity) is aligned to
 the ground-truth disparity 1/depth by least-squares scale and shift on the valid pixels
-(:func:`depthany.eval.align.fit_scale_shift`), turned back into depth and clipped to the image's ground-truth
+(:func:`depthany.align.fit_scale_shift`), turned back into depth and clipped to the image's ground-truth
 depth range; metric models are compared directly in metres. Metrics are :mod:`depthany.eval.metrics`,
 computed per image and averaged over images. Images are shared out over processes and the sums all-reduced.
 """
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from .. import transforms, zoo
+from ..align import AlignmentError, fit_scale_shift
 from ..data.rgbd import RGBDFolder
-from ..eval.align import AlignmentError, fit_scale_shift
 from ..eval.metrics import abs_rel, delta
 from ..runtime.dist import DistEnv, all_reduce_sum
 from .config import RecipeError, ValCfg

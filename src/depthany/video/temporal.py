@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..eval.align import AlignmentError, fit_scale_shift
+from ..align import AlignmentError, fit_scale_shift
 
 RangeMode = Literal["adaptive", "frame", "fixed"]
 TemporalMode = Literal["ema", "none"]
