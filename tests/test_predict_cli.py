@@ -245,7 +245,7 @@ def test_zoo_model_not_cached_offline_exits_2_with_instructions(tmp_path: Path) 
 
 
 def test_ply_code_missing_is_a_usage_error(tmp_path: Path, weights: Path, monkeypatch) -> None:
-    from depthany.io import outputs
+    from depthany import outputs
 
     broken = outputs.OutputFormat("ply", "depthany.io.no_pointcloud_here:write_result_ply", (".ply",), "")
     monkeypatch.setitem(outputs.FORMATS, "ply", broken)

@@ -89,7 +89,7 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
     from ..io.colormap import cmap_name, official_cmap
     from ..io.image import parse_background
     from ..io.inputs import expand_inputs
-    from ..io.outputs import OutputFormatError, parse_formats, planned_paths
+    from ..outputs import OutputFormatError, parse_formats, planned_paths
 
     try:
         chosen = parse_formats(formats)
@@ -161,7 +161,7 @@ def _run(predictor: Any, items: list[Any], formats: list[Any], out_dir: Path, re
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from ..io.image import ImageReadError, LoadedImage, read_image
-    from ..io.outputs import OutputContext, write_outputs
+    from ..outputs import OutputContext, write_outputs
 
     queued: list[tuple[Any, LoadedImage | None]] = []  # index = position in the stream given to the predictor
     with tqdm(total=len(items), unit="img", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:

@@ -5,6 +5,9 @@ paths it wrote. ``writer`` may be ``"module:function"``, imported only when the 
 optional format (``ply``) costs nothing until used and fails with a clear :class:`OutputFormatError` if its
 code is missing.
 
+The registry sits above :mod:`depthany.io` (file formats, pictures) and :mod:`depthany.geometry` (point clouds):
+it is what ``predict`` writes, built from both.
+
 File names, for an input ``photos/a/x.jpg`` written under ``out/`` (``base = out/a/x``)::
 
     npy         out/a/x.npy               float32 (H, W), the raw prediction
@@ -28,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from ..result import DepthResult
-from . import depth as depth_io
-from . import visual
-from .atomic import atomic_path
-from .colormap import DEFAULT_CMAP
+from .io import depth as depth_io
+from .io import visual
+from .io.atomic import atomic_path
+from .io.colormap import DEFAULT_CMAP
+from .result import DepthResult
 
 
 class OutputFormatError(ValueError):

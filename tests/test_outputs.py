@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depthany.io import outputs
+from depthany import outputs
 from depthany.io.colormap import get_lut
 from depthany.io.depth import read_npy, read_png16
-from depthany.io.outputs import FORMATS, OutputContext, OutputFormat, OutputFormatError, parse_formats
+from depthany.outputs import FORMATS, OutputContext, OutputFormat, OutputFormatError, parse_formats
 from depthany.result import DepthResult
 
 
