@@ -23,21 +23,24 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..models import DepthAnything
 from ..runtime.dist import DistEnv, setup, teardown
 from ..weights.load import spec_to_json
+from ..zoo import ModelSpec
 from .build import build_model, recipe_spec
 from .checkpoint import export_weights, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import Recipe, RecipeError, dump_recipe, recipe_diff, recipe_from_dict, recipe_to_dict
 from .data import MixPlan, StepBatches, TrainSet, build_sources, make_loader
-from .objectives import build_objective
+from .objectives import Objective, build_objective
 from .optim import build_optimizer, lr_factor, set_lr
 from .progress import MetricsLog, Window, format_line
 from .validate import Validator
@@ -108,18 +111,113 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False, until_step:
 
 def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step: int | None,
            echo: Callable[[str], None]) -> TrainResult:
-    cfg = recipe.train
-    state = None
-    if resume:
-        state = load_checkpoint(run_dir / LAST)
-        old = recipe_from_dict(state["recipe"], str(run_dir / LAST))
-        for line in recipe_diff(old, recipe):
-            echo(f"resume: recipe changed {line}")
-    elif (run_dir / LAST).exists():
-        raise RecipeError(f"{run_dir}: already holds a checkpoint ({LAST}); resume it (--resume) or pick "
-                          "another --run-dir")
+    """One session: set up (checkpoint, networks, data stream, log), run the steps, export the final weights.
 
-    # ---- model, objective, optimiser. The seed makes the random init identical on every process.
+    ``run`` holds the DDP model and the optimiser; they go when this returns, before :func:`teardown`.
+    """
+    cfg = recipe.train
+    state = _resume_state(recipe, run_dir, resume, echo)
+    run = _build_run(recipe, env, state)
+    plan, loader, stop = _data_stream(recipe, run, env, until_step)
+    validator = Validator(recipe.data.val, run.spec, recipe.data.crop_size) if recipe.data.val.path else None
+
+    def autocast() -> contextlib.AbstractContextManager[Any]:
+        return torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
+
+    log = _open_log(recipe, run_dir, env, run, resumed=state is not None)
+    echo(f"training {run.spec.name}: {run.spec.arch.encoder.name} {run.spec.arch.head}, steps {run.start_step}->{stop} "
+         f"of {cfg.steps}, batch {cfg.batch_size} = {env.world} process(es) x {cfg.grad_accum} accum x "
+         f"{cfg.batch_size // (env.world * cfg.grad_accum)}, device {env.device}, {recipe.precision}")
+
+    last_train: dict[str, Any] | None = None
+    last_val: dict[str, Any] | None = None
+    run.model.train()
+    batches = iter(loader)
+    clock = _Clock()
+    for step in range(run.start_step, stop):
+        values = _optimizer_step(run, recipe, env, batches, step, autocast, run_dir)
+        run.cursors = plan.draws(run.cursors, cfg.batch_size)[1]
+        run.step = step + 1
+        run.window.add(values)
+
+        # A session cut short by until_step logs nothing extra: its open window is checkpointed and
+        # continues after resume, so every log line averages the same steps as an uninterrupted run.
+        if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+            last_train = _log_train(run, recipe, env, clock, log, echo)
+        with clock.paused():  # validation and checkpoints do not count against throughput / ETA
+            if validator is not None and (cfg.val_every and run.step % cfg.val_every == 0 or run.step == cfg.steps):
+                last_val = _validate(run, validator, env, autocast, log, echo)
+            if env.is_main and (cfg.ckpt_every and run.step % cfg.ckpt_every == 0 or run.step == stop):
+                save_checkpoint(run_dir / LAST, run.checkpoint(recipe))
+            if env.is_main and cfg.snapshot_every and run.step % cfg.snapshot_every == 0:
+                save_checkpoint(run_dir / SNAPSHOTS / f"step_{run.step:08d}.pt", run.checkpoint(recipe))
+
+    completed = run.step == cfg.steps
+    final = None
+    if completed and env.is_main:
+        final = export_weights(run.model.state_dict(), run.spec, run_dir / FINAL)
+        echo(f"done: {final}")
+    return TrainResult(run_dir, run.step, completed, final, state_digest(run.model.state_dict()), last_train, last_val)
+
+
+# ------------------------------------------------------------------------------------------------ the steps
+
+
+@dataclass
+class _Run:
+    """What a training session works on: the networks, the optimiser and the position a checkpoint stores."""
+
+    spec: ModelSpec
+    model: DepthAnything
+    net: nn.Module  # ``model``, or its DistributedDataParallel wrapper: what the objective calls
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    params: list[nn.Parameter]  # the trained parameters (gradient clipping)
+    start_step: int  # where this session started
+    step: int  # optimiser steps done, including earlier sessions
+    cursors: list[int]  # each data source's position in its stream
+    window: Window  # per-step values since the last log line
+
+    def checkpoint(self, recipe: Recipe) -> dict[str, Any]:
+        """Everything :func:`_build_run` and :func:`_data_stream` need to continue bit for bit."""
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+            "data": {"cursors": list(self.cursors)}, "log_window": self.window.state(), "rng": rng_state(),
+            "recipe": recipe_to_dict(recipe), "spec": spec_to_json(self.spec),
+        }
+
+
+class _Clock:
+    """Training time since the start and since the last log line, with pauses left out."""
+
+    def __init__(self) -> None:
+        self.start = self.window = time.perf_counter()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        paused = time.perf_counter() - t
+        self.start, self.window = self.start + paused, self.window + paused
+
+
+def _resume_state(recipe: Recipe, run_dir: Path, resume: bool, echo: Callable[[str], None]) -> dict[str, Any] | None:
+    """The checkpoint to continue from (reporting how the recipe changed), or None for a fresh run."""
+    if not resume:
+        if (run_dir / LAST).exists():
+            raise RecipeError(f"{run_dir}: already holds a checkpoint ({LAST}); resume it (--resume) or pick "
+                              "another --run-dir")
+        return None
+    state = load_checkpoint(run_dir / LAST)
+    old = recipe_from_dict(state["recipe"], str(run_dir / LAST))
+    for line in recipe_diff(old, recipe):
+        echo(f"resume: recipe changed {line}")
+    return state
+
+
+def _build_run(recipe: Recipe, env: DistEnv, state: dict[str, Any] | None) -> _Run:
+    """Model, objective and optimiser: new, or restored from ``state`` with its step, data cursors, log window
+    and random generators. The seed makes the random init identical on every process."""
     spec = recipe_spec(recipe)
     torch.manual_seed(recipe.seed)
     init = recipe if state is None else dataclasses.replace(  # a resumed run takes every weight from last.pt
@@ -127,128 +225,125 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     model = build_model(init, spec, env.device)
     objective = build_objective(recipe, spec.arch.head, spec.arch.max_depth).to(env.device)
     optimizer = build_optimizer(model, recipe.optim)
-    start_step, cursors, window = 0, [0] * len(recipe.data.sources), Window()
+    step, cursors, window = 0, [0] * len(recipe.data.sources), Window()
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         for g, base in zip(optimizer.param_groups, build_optimizer(model, recipe.optim).param_groups):
             g["base_lr"] = base["base_lr"]  # the recipe's learning rates win over the stored ones
-        start_step, cursors = int(state["step"]), list(state["data"]["cursors"])
+        step, cursors = int(state["step"]), list(state["data"]["cursors"])
         window.load(state["log_window"])
         set_rng_state(state["rng"])
-    net: torch.nn.Module = model
+    net: nn.Module = model
     if env.world > 1:
         # find_unused_parameters: mask_token and refinenet4.resConfUnit1 exist in every checkpoint but take no
         # part in the forward pass; DDP must not wait for their gradients.
         net = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
                                       find_unused_parameters=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return _Run(spec, model, net, objective, optimizer, params, step, step, cursors, window)
 
-    # ---- data: a deterministic stream that starts at the checkpoint's cursors
-    sources = build_sources(recipe.data, spec.preprocess)
-    if len(cursors) != len(sources):
-        raise RecipeError(f"data.sources: the checkpoint has {len(cursors)} sources, the recipe {len(sources)}")
-    if start_step > cfg.steps:
-        raise RecipeError(f"train.steps: {cfg.steps} is below the checkpoint's step {start_step}")
+
+def _data_stream(recipe: Recipe, run: _Run, env: DistEnv, until_step: int | None
+                 ) -> tuple[MixPlan, torch.utils.data.DataLoader[Any], int]:
+    """The mixing plan, the loader of this process's batches from the run's cursors on, and the step to stop at
+    (``train.steps``, or ``until_step``)."""
+    cfg = recipe.train
+    sources = build_sources(recipe.data, run.spec.preprocess)
+    if len(run.cursors) != len(sources):
+        raise RecipeError(f"data.sources: the checkpoint has {len(run.cursors)} sources, the recipe {len(sources)}")
+    if run.start_step > cfg.steps:
+        raise RecipeError(f"train.steps: {cfg.steps} is below the checkpoint's step {run.start_step}")
     plan = MixPlan([len(s) for s in sources], [c.weight for c in recipe.data.sources], recipe.seed)
-    total = cfg.steps
-    stop = total if until_step is None else max(start_step, min(until_step, total))
-    batches = StepBatches(plan, cursors, stop - start_step, cfg.batch_size, env.world, env.rank, cfg.grad_accum)
+    stop = cfg.steps if until_step is None else max(run.start_step, min(until_step, cfg.steps))
+    batches = StepBatches(plan, run.cursors, stop - run.start_step, cfg.batch_size, env.world, env.rank,
+                          cfg.grad_accum)
     loader = make_loader(TrainSet(sources, recipe.seed), batches, recipe.data.num_workers,
                          pin_memory=env.device.type == "cuda")
-    validator = Validator(recipe.data.val, spec, recipe.data.crop_size) if recipe.data.val.path else None
+    return plan, loader, stop
 
-    def autocast() -> contextlib.AbstractContextManager[Any]:
-        return torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
 
-    def checkpoint(path: Path) -> None:
-        save_checkpoint(path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
-            "data": {"cursors": list(cursors)}, "log_window": window.state(), "rng": rng_state(),
-            "recipe": recipe_to_dict(recipe), "spec": spec_to_json(spec),
-        })
-
+def _open_log(recipe: Recipe, run_dir: Path, env: DistEnv, run: _Run, resumed: bool) -> MetricsLog:
+    """The metrics file (rank 0 writes the run folder, its recipe and a ``start`` record)."""
     log = MetricsLog(run_dir / METRICS, enabled=env.is_main)
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / RECIPE).write_text(dump_recipe(recipe))
-        log.start(keep_until=start_step if state is not None else None)
-        log.write({"kind": "start", "step": start_step, "world": env.world, "device": str(env.device),
-                   "resumed": state is not None})
-    echo(f"training {spec.name}: {spec.arch.encoder.name} {spec.arch.head}, steps {start_step}->{stop} of {total}, "
-         f"batch {cfg.batch_size} = {env.world} process(es) x {cfg.grad_accum} accum x "
-         f"{cfg.batch_size // (env.world * cfg.grad_accum)}, device {env.device}, {recipe.precision}")
+        log.start(keep_until=run.start_step if resumed else None)
+        log.write({"kind": "start", "step": run.start_step, "world": env.world, "device": str(env.device),
+                   "resumed": resumed})
+    return log
 
-    last_train: dict[str, Any] | None = None
-    last_val: dict[str, Any] | None = None
-    params = [p for p in model.parameters() if p.requires_grad]
+
+def _optimizer_step(run: _Run, recipe: Recipe, env: DistEnv, batches: Iterator[dict[str, Tensor]], step: int,
+                    autocast: Callable[[], contextlib.AbstractContextManager[Any]], run_dir: Path
+                    ) -> dict[str, float]:
+    """Optimiser step ``step`` (0-based): learning rate, accumulated micro-batches, clipping, the update.
+
+    Returns:
+        the loss terms (averaged over micro-batches) and ``grad_norm``.
+
+    Raises:
+        RecipeError: the objective needs batch keys that the data does not give (checked on the first batch).
+        FloatingPointError: a non-finite loss or gradient norm, before the update could spread it.
+    """
+    cfg = recipe.train
+    set_lr(run.optimizer, lr_factor(step, cfg.steps, recipe.optim))
+
+    # Accumulate gradients over micro-batches; DDP averages them across processes in the last backward.
+    terms: dict[str, Tensor] = {}
+    for micro in range(cfg.grad_accum):
+        batch = {k: v.to(env.device, non_blocking=True) for k, v in next(batches).items()}
+        if step == run.start_step and micro == 0:
+            missing = [k for k in getattr(run.objective, "needs", ()) if k not in batch]
+            if missing:
+                raise RecipeError(f"loss.objective: needs batch keys {missing} that data.sources do not give")
+        last_micro = micro == cfg.grad_accum - 1
+        sync = contextlib.nullcontext() if last_micro or env.world == 1 else run.net.no_sync()  # type: ignore[operator]
+        with sync:
+            with autocast():
+                losses = run.objective(run.net, batch)
+            (losses["loss"] / cfg.grad_accum).backward()
+        for k, v in losses.items():  # stay on the device: no GPU sync per micro-step
+            terms[k] = terms.get(k, 0) + v.detach().float() / cfg.grad_accum
+
+    # Gradients are identical on every process now, so is the norm: all ranks stop together on a NaN.
+    # One host sync per step (the .item()s) buys a NaN check before the optimiser can spread it.
     max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")  # inf: measure the norm, clip nothing
-    model.train()
-    it = iter(loader)
-    t_start = t_window = time.perf_counter()
-    done = start_step
-    for step in range(start_step, stop):
-        factor = lr_factor(step, total, recipe.optim)
-        set_lr(optimizer, factor)
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.params, max_norm).item()
+    values = {k: v.item() for k, v in terms.items()}
+    if not (math.isfinite(grad_norm) and math.isfinite(values["loss"])):
+        raise FloatingPointError(f"step {step + 1}: non-finite loss {values['loss']} or gradient norm "
+                                 f"{grad_norm}; {run_dir / LAST} holds the last good state (try a lower optim.lr)")
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return {**values, "grad_norm": grad_norm}
 
-        # Accumulate gradients over micro-batches; DDP averages them across processes in the last backward.
-        terms: dict[str, torch.Tensor] = {}
-        for micro in range(cfg.grad_accum):
-            batch = {k: v.to(env.device, non_blocking=True) for k, v in next(it).items()}
-            if step == start_step and micro == 0:
-                missing = [k for k in getattr(objective, "needs", ()) if k not in batch]
-                if missing:
-                    raise RecipeError(f"loss.objective: needs batch keys {missing} that data.sources do not give")
-            last_micro = micro == cfg.grad_accum - 1
-            sync = contextlib.nullcontext() if last_micro or env.world == 1 else net.no_sync()  # type: ignore[operator]
-            with sync:
-                with autocast():
-                    losses = objective(net, batch)
-                (losses["loss"] / cfg.grad_accum).backward()
-            for k, v in losses.items():  # stay on the device: no GPU sync per micro-step
-                terms[k] = terms.get(k, 0) + v.detach().float() / cfg.grad_accum
 
-        # Gradients are identical on every process now, so is the norm: all ranks stop together on a NaN.
-        # One host sync per step (the .item()s) buys a NaN check before the optimiser can spread it.
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
-        values = {k: v.item() for k, v in terms.items()}
-        if not (math.isfinite(grad_norm) and math.isfinite(values["loss"])):
-            raise FloatingPointError(f"step {step + 1}: non-finite loss {values['loss']} or gradient norm "
-                                     f"{grad_norm}; {run_dir / LAST} holds the last good state (try a lower optim.lr)")
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        cursors = plan.draws(cursors, cfg.batch_size)[1]
-        done = step + 1
-        window.add({**values, "grad_norm": grad_norm})
+def _log_train(run: _Run, recipe: Recipe, env: DistEnv, clock: _Clock, log: MetricsLog,
+               echo: Callable[[str], None]) -> dict[str, Any]:
+    """Close the log window: the ``train`` record (averages over its steps and all processes, learning rates,
+    throughput, ETA), written and echoed."""
+    cfg = recipe.train
+    now = time.perf_counter()
+    lrs = run.optimizer.param_groups
+    record = {"kind": "train", "step": run.step, **run.window.mean(env), "lr": lrs[0]["lr"], "lr_decoder": lrs[1]["lr"],
+              "images_per_s": run.window.steps * cfg.batch_size / max(now - clock.window, 1e-9),
+              "eta_s": (cfg.steps - run.step) * (now - clock.start) / (run.step - run.start_step),
+              "elapsed_s": now - clock.start}
+    run.window.reset()
+    clock.window = now
+    log.write(record)
+    echo(format_line(record, cfg.steps))
+    return record
 
-        # A session cut short by until_step logs nothing extra: its open window is checkpointed and
-        # continues after resume, so every log line averages the same steps as an uninterrupted run.
-        if done % cfg.log_every == 0 or done == total:
-            now = time.perf_counter()
-            record = {"kind": "train", "step": done, **window.mean(env),
-                      "lr": optimizer.param_groups[0]["lr"], "lr_decoder": optimizer.param_groups[1]["lr"],
-                      "images_per_s": window.steps * cfg.batch_size / max(now - t_window, 1e-9),
-                      "eta_s": (total - done) * (now - t_start) / (done - start_step),
-                      "elapsed_s": now - t_start}
-            window.reset()
-            t_window = now
-            log.write(record)
-            echo(format_line(record, total))
-            last_train = record
-        t_pause = time.perf_counter()  # validation and checkpoints do not count against throughput / ETA
-        if validator is not None and (cfg.val_every and done % cfg.val_every == 0 or done == total):
-            last_val = {"kind": "val", "step": done, **validator.run(model, env, autocast)}
-            log.write(last_val)
-            echo(f"val step {done}: abs_rel {last_val['abs_rel']:.4f}  delta1 {last_val['delta1']:.4f}  "
-                 f"({last_val['images']} images)")
-        if env.is_main and (cfg.ckpt_every and done % cfg.ckpt_every == 0 or done == stop):
-            checkpoint(run_dir / LAST)
-        if env.is_main and cfg.snapshot_every and done % cfg.snapshot_every == 0:
-            checkpoint(run_dir / SNAPSHOTS / f"step_{done:08d}.pt")
-        paused = time.perf_counter() - t_pause
-        t_start, t_window = t_start + paused, t_window + paused
 
-    final = None
-    if done == total and env.is_main:
-        final = export_weights(model.state_dict(), spec, run_dir / FINAL)
-        echo(f"done: {final}")
-    return TrainResult(run_dir, done, done == total, final, state_digest(model.state_dict()), last_train, last_val)
+def _validate(run: _Run, validator: Validator, env: DistEnv,
+              autocast: Callable[[], contextlib.AbstractContextManager[Any]], log: MetricsLog,
+              echo: Callable[[str], None]) -> dict[str, Any]:
+    """The ``val`` record (a collective: every process runs its share of the images), written and echoed."""
+    record = {"kind": "val", "step": run.step, **validator.run(run.model, env, autocast)}
+    log.write(record)
+    echo(f"val step {run.step}: abs_rel {record['abs_rel']:.4f}  delta1 {record['delta1']:.4f}  "
+         f"({record['images']} images)")
+    return record
