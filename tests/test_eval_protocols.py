@@ -130,6 +130,15 @@ def test_median_scaling_then_clip() -> None:
     assert s.metrics["abs_rel"] == pytest.approx(abs(10.0 - 9.9) / 9.9 / 4)  # 200 clipped to 10
 
 
+def test_median_scaling_ignores_nonfinite_predictions_and_skips_without_a_positive_median() -> None:
+    gt = np.array([[2.0, 4.0, 6.0, 9.9]])
+    s = score("median_scaling", [[1.0, 2.0, np.nan, 3.0]], "depth", gt)  # median of (1, 2, 3) = 2; of gt = 5
+    assert s.scale == pytest.approx(2.5) and s.n_nonfinite == 1
+    for pred in ([[-1.0, -2.0, 0.0, 3.0]], [[np.nan] * 4]):  # median -0.5; no finite pixel at all
+        with pytest.raises(SkipSample, match="median of the prediction on valid pixels is not positive"):
+            score("median_scaling", pred, "depth", gt)
+
+
 # ------------------------------------------------------------------------ equivalence with the reference pipeline
 
 

@@ -51,8 +51,15 @@ def fit_scale(pred: np.ndarray, target: np.ndarray) -> float:
 
 
 def median_scale(pred: np.ndarray, target: np.ndarray) -> float:
-    """Median scaling: median(target) / median(pred)."""
-    mp = float(np.median(np.asarray(pred, dtype=np.float64)))
+    """Median scaling: median(target) / median(pred).
+
+    Raises:
+        AlignmentError: no pixels, or the median of the prediction is not positive.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    if p.size == 0:
+        raise AlignmentError("no pixels to take the median of")
+    mp = float(np.median(p))
     if not mp > 0:
         raise AlignmentError("median of the prediction is not positive")
     return float(np.median(np.asarray(target, dtype=np.float64))) / mp

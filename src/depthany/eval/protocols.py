@@ -37,8 +37,9 @@ from typing import Literal
 
 import numpy as np
 
+from ..align import AlignmentError, median_scale
 from . import metrics as metrics_mod
-from .align import AlignmentError, fit_affine_masked
+from .align import fit_affine_masked
 from .crops import crop_mask
 from .settings import EvalSettings, Family
 
@@ -235,11 +236,10 @@ def score_sample(pred: np.ndarray, pred_kind: str, gt: np.ndarray, protocol: Pro
         depth_v = clip_depth(aligned, settings.min_depth, settings.max_depth)
     elif protocol.alignment == "median":
         pv = p[valid]
-        finite_v = pv[np.isfinite(pv)]
-        med = float(np.median(finite_v)) if finite_v.size else 0.0
-        if not med > 0:
-            raise SkipSample("median of the prediction on valid pixels is not positive")
-        ratio = float(np.median(gt_v)) / med
+        try:
+            ratio = median_scale(pv[np.isfinite(pv)], gt_v)
+        except AlignmentError:
+            raise SkipSample("median of the prediction on valid pixels is not positive") from None
         score.scale, score.shift = ratio, 0.0
         depth_v = clip_depth(pv * ratio, settings.min_depth, settings.max_depth)
     else:
