@@ -18,7 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..transforms import resize_bicubic
+from ..transforms import normalize_image, resize_bicubic
+from ..zoo import Preprocess
+from .config import DataCfg
 
 
 @dataclass(frozen=True)
@@ -89,3 +91,17 @@ def apply_crop(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray,
         d, v = d[:, ::-1], v[:, ::-1]
     return (img.contiguous(), torch.from_numpy(np.ascontiguousarray(d, dtype=np.float32)),
             torch.from_numpy(np.ascontiguousarray(v, dtype=bool)))
+
+
+def training_sample(rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray, data: DataCfg, pre: Preprocess,
+                    rng: np.random.Generator) -> dict[str, Tensor]:
+    """One supervised sample as every RGB-D source serves it: a crop drawn with the recipe's ``data.crop_size``,
+    ``data.scale`` and ``data.hflip`` (:func:`sample_crop`), applied (:func:`apply_crop`), the image normalised.
+
+    Returns:
+        ``image`` (3, S, S) float32 normalised, ``depth`` (S, S) float32 metres, ``valid`` (S, S) bool.
+    """
+    h, w = depth.shape
+    p = sample_crop(h, w, data.crop_size, data.scale, data.hflip, rng)
+    img, d, v = apply_crop(rgb, depth, valid, p)
+    return {"image": normalize_image(img, pre.mean, pre.std), "depth": d, "valid": v}

@@ -28,9 +28,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.rgbd import RGBDFolder
-from ..transforms import normalize_image
 from ..zoo import Preprocess
-from .augment import apply_crop, sample_crop
+from .augment import training_sample
 from .config import DataCfg, RecipeError, SourceCfg
 
 PERM_STREAM, AUG_STREAM = 0, 1  # separate seed streams for epoch permutations and augmentations
@@ -77,10 +76,7 @@ class RGBDSource:
 
     def load(self, index: int, rng: np.random.Generator) -> Batch:
         s = self.folder[index]
-        h, w = s.depth.shape
-        p = sample_crop(h, w, self.data.crop_size, self.data.scale, self.data.hflip, rng)
-        img, depth, valid = apply_crop(s.rgb, s.depth, s.valid, p)
-        return {"image": normalize_image(img, self.pre.mean, self.pre.std), "depth": depth, "valid": valid}
+        return training_sample(s.rgb, s.depth, s.valid, self.data, self.pre, rng)
 
 
 # kind -> "module:attribute". Extensions add one line here; modules are imported only when used.

@@ -33,9 +33,8 @@ import numpy as np
 
 from ..eval.crops import CROPS, crop_mask
 from ..eval.datasets import DATASETS, DatasetError, EvalDataset, EvalSample, open_dataset
-from ..transforms import normalize_image
 from ..zoo import Preprocess
-from .augment import apply_crop, sample_crop
+from .augment import training_sample
 from .config import DataCfg, RecipeError, SourceCfg
 from .data import Batch
 
@@ -132,10 +131,7 @@ class EvalSplitSource:
         """Sample ``index``, cropped and flipped with ``rng``: ``image`` (3, S, S) normalised, ``depth`` (S, S)
         metres, ``valid`` (S, S) bool."""
         rgb, depth, valid = sample_arrays(self.reader().load(index), self.valid_crop)
-        h, w = depth.shape
-        p = sample_crop(h, w, self.data.crop_size, self.data.scale, self.data.hflip, rng)
-        img, d, v = apply_crop(rgb, depth, valid, p)
-        return {"image": normalize_image(img, self.pre.mean, self.pre.std), "depth": d, "valid": v}
+        return training_sample(rgb, depth, valid, self.data, self.pre, rng)
 
 
 class NYUv2TrainSource(EvalSplitSource):

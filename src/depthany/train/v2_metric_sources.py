@@ -26,9 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..eval.datasets.base import DatasetError, read_list, read_png16, read_rgb
-from ..transforms import normalize_image
 from ..zoo import Preprocess
-from .augment import apply_crop, sample_crop
+from .augment import training_sample
 from .config import DataCfg, RecipeError, SourceCfg
 from .data import Batch
 
@@ -127,10 +126,7 @@ class V2ListSource:
         if rgb.shape[:2] != depth.shape:
             raise DatasetError(f"{self.name}: image {rgb_path} is {rgb.shape[1]}x{rgb.shape[0]}, depth "
                                f"{depth_path} is {depth.shape[1]}x{depth.shape[0]}")
-        h, w = depth.shape
-        p = sample_crop(h, w, self.data.crop_size, self.data.scale, self.data.hflip, rng)
-        img, d, v = apply_crop(rgb, depth, valid, p)
-        return {"image": normalize_image(img, self.pre.mean, self.pre.std), "depth": d, "valid": v}
+        return training_sample(rgb, depth, valid, self.data, self.pre, rng)
 
 
 class HypersimSource(V2ListSource):
