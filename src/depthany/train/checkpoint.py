@@ -22,16 +22,11 @@ from typing import Any
 import torch
 
 from .. import zoo
-from ..io.atomic import atomic_write as _atomic_write
+from ..io.atomic import atomic_write
 from ..weights import save_weights
 from .config import RecipeError
 
 CHECKPOINT_VERSION = 1
-
-
-def atomic_write(path: str | Path, write: Any) -> Path:
-    """Write ``path`` through a flushed temporary file and a rename: the target is never half-written."""
-    return _atomic_write(path, write, durable=True)
 
 
 def rng_state() -> dict[str, Any]:
@@ -50,8 +45,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Atomically ``torch.save`` a training state dict (see the module docstring for its keys)."""
-    return atomic_write(path, lambda tmp: torch.save({"version": CHECKPOINT_VERSION, **state}, tmp))
+    """Atomically and durably (flushed to disk) ``torch.save`` a training state dict (see the module docstring
+    for its keys)."""
+    return atomic_write(path, lambda tmp: torch.save({"version": CHECKPOINT_VERSION, **state}, tmp), durable=True)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
