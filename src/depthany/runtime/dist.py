@@ -81,7 +81,13 @@ def teardown(env: DistEnv) -> None:
 
 
 def all_reduce_sum(t: torch.Tensor, env: DistEnv) -> torch.Tensor:
-    """Sum a tensor over all processes (in place; a no-op for a single process)."""
-    if env.world > 1:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
+    """The sum of ``t`` over all processes, on ``t``'s device (a no-op for a single process).
+
+    The reduction runs on ``env.device``: gloo reduces CPU tensors, NCCL needs them on the GPU, so a CPU tally
+    goes to the GPU and back under NCCL. In place when ``t`` is already on ``env.device``.
+    """
+    if env.world <= 1:
+        return t
+    on_device = t.to(env.device)
+    dist.all_reduce(on_device, op=dist.ReduceOp.SUM)
+    return on_device.to(t.device)

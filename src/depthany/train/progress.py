@@ -33,8 +33,7 @@ class Window:
         """Averages over the window's steps and over all processes (a collective: every rank must call it)."""
         keys = sorted(self.sums)
         t = torch.tensor([self.sums[k] for k in keys] + [float(self.steps)], dtype=torch.float64)
-        if env.world > 1:  # gloo reduces CPU tensors, NCCL needs them on the GPU
-            t = all_reduce_sum(t.to(env.device), env).cpu()
+        t = all_reduce_sum(t, env)
         n = max(t[-1].item(), 1.0)
         return {k: t[i].item() / n for i, k in enumerate(keys)}
 

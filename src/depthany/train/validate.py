@@ -97,7 +97,6 @@ class Validator:
             errs = metric_errors(pred, s.depth, s.valid) if metric else relative_errors(pred, s.depth, s.valid)
             sums += torch.tensor([errs[0], errs[1], 1.0], dtype=torch.float64)
         model.train(was_training)
-        if env.world > 1:  # gloo reduces CPU tensors, NCCL needs them on the GPU
-            sums = all_reduce_sum(sums.to(env.device), env).cpu()
+        sums = all_reduce_sum(sums, env)
         n = max(sums[2].item(), 1.0)
         return {"abs_rel": sums[0].item() / n, "delta1": sums[1].item() / n, "images": int(sums[2].item())}
