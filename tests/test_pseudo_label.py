@@ -54,8 +54,8 @@ def test_labels_are_the_teachers_output(tmp_path: Path) -> None:
         meta = folder.meta(i)
         assert meta["teacher"] == "test-tiny-v2-relative" and meta["input_size"] == 42 and meta["kind"] == "disparity"
         image = folder.image_bytes(i, meta)
-        loaded, x = oracle.prepare(image)
-        ref = oracle.infer_tensor(x)[0].numpy()
+        loaded, prep = oracle.prepare(image)
+        ref = oracle.infer_tensor(prep.x)[0].numpy()
         got = folder.disparity(i, meta)
         assert got.shape == ref.shape == tuple(meta["net_size"]) and list(loaded.size) == meta["image_size"]
         assert np.allclose(got, ref, rtol=2e-3, atol=1e-4)  # float16 storage
@@ -159,6 +159,6 @@ def test_fast_resize_is_close_to_the_exact_official_path() -> None:
     rgb = random_rgb(np.random.default_rng(0), 300, 451)
     pre = zoo.V2_PRE
     exact = transforms.preprocess(rgb, pre, 98)[0]
-    fast = fast_preprocess(rgb, pre, 98)
+    fast = fast_preprocess(rgb, pre, transforms.network_size(300, 451, 98))
     assert fast.shape == exact.shape == (3, 98, 154) and fast.dtype == torch.float32
     assert (fast - exact).abs().max().item() < 5e-3 and (fast - exact).abs().mean().item() < 5e-4

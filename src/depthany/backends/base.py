@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
-
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 # Stated accuracy against the exact path (PyTorch eager fp32 on the same weights and input):
 # fp32 backends: max |out - ref| / max |ref| (relative to the output range), see accuracy.max_rel_error;

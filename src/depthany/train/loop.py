@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from ..precision import autocast as precision_autocast
 from ..weights.load import spec_to_json
 from .build import build_model, recipe_spec
 from .checkpoint import export_weights, load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -158,7 +159,7 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     validator = Validator(recipe.data.val, spec, recipe.data.crop_size) if recipe.data.val.path else None
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
-        return torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
+        return precision_autocast(env.device, recipe.precision, strict=False)
 
     def checkpoint(path: Path) -> None:
         save_checkpoint(path, {
