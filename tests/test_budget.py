@@ -289,3 +289,35 @@ def test_peak_memory_stays_bounded_for_a_large_image_resize() -> None:
     assert x.shape == (1, 3, 518, 784)
     assert peak < 100e6, peak / 1e6  # measured ~70 MB: 25 MB band, (2000, 784) float64 rows, the output
     assert math.isclose(rgb.nbytes / 1e6, 18.0)
+
+
+def test_output_encoders_work_in_bands_with_the_same_numbers(monkeypatch) -> None:
+    """The colour map and png16 quantisation run in bands of rows on large maps; forced here on a small map
+    with NaN, inf and a constant region, the results equal the one-band ones (tests/test_io_* check those
+    against the official formulas)."""
+    from depthany.io import colormap, depth
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(5, 2, (123, 77)).astype(np.float32)
+    v[3, :10], v[50, 5], v[60:70, 20:30] = np.nan, np.inf, 4.0
+    whole = colormap.colorize(v, "turbo"), depth.png16_encode(v), depth.png16_encode(v, 0.01, 1.0)
+    monkeypatch.setattr(colormap, "ROW_BAND_PIXELS", 97)
+    monkeypatch.setattr(depth, "_BAND_PIXELS", 97)
+    banded = colormap.colorize(v, "turbo"), depth.png16_encode(v), depth.png16_encode(v, 0.01, 1.0)
+    assert np.array_equal(whole[0], banded[0])
+    for (a_codes, a_meta), (b_codes, b_meta) in zip(whole[1:], banded[1:]):
+        assert np.array_equal(a_codes, b_codes) and a_meta == b_meta
+    assert whole[2][1]["clipped_pixels"] > 0  # values below the offset clip: the count is summed over bands
+
+
+def test_video_frames_over_the_pixel_limit_are_refused_by_name(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    from depthany.video import VideoEncoder, VideoReadError, open_source
+
+    video = tmp_path / "v.mp4"
+    with VideoEncoder(video, 32, 48, Fraction(1, 30), Fraction(30), 18, "ultrafast") as enc:
+        enc.write(noise(32, 48), 0)
+    with pytest.raises(VideoReadError, match=r"v\.mp4: 48x32 frames = 1,536 pixels exceed the limit of 1,000"):
+        open_source(video, max_pixels=1000)
+    with open_source(video) as src:  # the default limit is the image one (178,956,970 pixels)
+        assert [f.rgb.shape for f in src] == [(32, 48, 3)]
