@@ -215,7 +215,7 @@ def test_predict_cli_strip_and_column_carry_on_with_a_named_failure(tmp_path: Pa
                       ("photo", noise(30, 40))]:
         Image.fromarray(arr).save(src / f"{name}.png")
     r = CliRunner().invoke(cli, ["predict", str(src), "--weights", str(weights), "--out", str(tmp_path / "out"),
-                                 "--format", "npy,color", "--backend", "torch", "--input-size", "70",
+                                 "--format", "npy,color,png16", "--backend", "torch", "--input-size", "70",
                                  "--max-tokens", "2000"], catch_exceptions=False)
     assert r.exit_code == 1, r.stderr
     assert "done: 3 ok, 1 failed" in r.stderr
@@ -223,6 +223,11 @@ def test_predict_cli_strip_and_column_carry_on_with_a_named_failure(tmp_path: Pa
     assert f"note: {src / 'strip.png'}: 3000x2 image" in r.stderr and "ran at 21000x14" in r.stderr
     assert f"note: {src / 'column.png'}: 2x3000 image" in r.stderr and "budget 2,000 tokens" in r.stderr
     assert np.load(tmp_path / "out" / "strip.npy").shape == (2, 3000)
+    import json
+
+    side = json.loads((tmp_path / "out" / "strip_depth16.json").read_text())  # the file says it ran smaller
+    assert side["network_size"] == [14, 21000] and side["input_budget"]["official_size"] == [70, 105000]
+    assert "input_budget" not in json.loads((tmp_path / "out" / "photo_depth16.json").read_text())
     assert np.load(tmp_path / "out" / "column.npy").shape == (3000, 2)
     assert Image.open(tmp_path / "out" / "column_color.png").size == (2, 3000)
     assert np.load(tmp_path / "out" / "photo.npy").shape == (30, 40)

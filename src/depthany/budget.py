@@ -2,7 +2,7 @@
 
 The official resize is a lower bound: the *shorter* side becomes the input size (518), the longer one follows
 the aspect ratio. That is right for photos and wrong for strips: a 2x3000 image becomes a 518x777,000 network
-input, two million tokens, hours of compute and tens of GB of memory. So the network input has a budget in
+input, two million tokens (it ran for minutes at 6+ GB without finishing). So the network input has a budget in
 **patch tokens** (``(h / 14) * (w / 14)``; the class token is not counted).
 
 Rule (:func:`fit_network_size`):
@@ -16,8 +16,9 @@ Rule (:func:`fit_network_size`):
    without distorting it out of recognition: :class:`InputBudgetError`, naming the sizes.
 
 Default budget: :data:`DEFAULT_MAX_TOKENS` = 10,952 tokens = 8x the 37x37 tokens of a 518x518 input. It keeps a
-panorama up to 8:1 (518x4144) at the full official resolution, and 4:3 photos at input sizes up to 1036; at
-the ViT-L size a forward pass at the full budget needs about 3-4 GB and tens of seconds on a CPU.
+panorama up to 8:1 (518x4144) at the full official resolution, and 16:9 frames up to input size 1092 and 4:3
+photos up to input size 1260. Attention grows with the square of the tokens: a full-budget input costs up to
+~64x the attention of a 518x518 one (measured numbers in ``docs/performance.md``).
 """
 
 from __future__ import annotations
