@@ -326,3 +326,25 @@ def test_video_frames_over_the_pixel_limit_are_refused_by_name(tmp_path: Path) -
         open_source(video, max_pixels=1000)
     with open_source(video) as src:  # the default limit is the image one (178,956,970 pixels)
         assert [f.rgb.shape for f in src] == [(32, 48, 3)]
+
+
+def test_eval_source_and_demo_report_a_shrunk_input(tmp_path: Path, weights: Path, caplog) -> None:
+    import logging
+
+    from depthany.eval.sources import ModelSource
+    from depthany.serve.demo import DemoBackend, ModelChoice
+
+    predictor = DepthPredictor.from_pretrained(weights=weights, input_size=70, max_tokens=2000)
+    source = ModelSource(predictor)
+    assert source.describe()["max_tokens"] == 2000
+    with caplog.at_level(logging.WARNING, logger="depthany.eval.sources"):
+        values = source.predict("strip-1", lambda: noise(2, 3000), (2, 3000))
+    assert values.shape == (2, 3000) and "strip-1: 3000x2 image: the official" in caplog.text
+
+    Image.fromarray(noise(2, 3000)).save(tmp_path / "strip.png")
+    demo = DemoBackend([ModelChoice("tiny", weights=weights)], workdir=tmp_path / "demo", max_tokens=2000)
+    out = demo.run(tmp_path / "strip.png", "tiny", input_size=70)
+    assert out.result.values.shape == (2, 3000) and "network input shrunk to the budget" in out.info
+    with pytest.raises(InputBudgetError, match="cannot be fitted"):
+        Image.fromarray(noise(1, 5000)).save(tmp_path / "line.png")
+        demo.run(tmp_path / "line.png", "tiny", input_size=70)
