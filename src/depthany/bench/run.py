@@ -28,6 +28,7 @@ from torch import Tensor
 
 from .. import backends, zoo
 from ..backends.accuracy import error_report
+from ..backends.torch_backend import TorchRunner
 from ..budget import DEFAULT_MAX_TOKENS, count_tokens
 from ..inference import pipeline_for
 from ..io.image import as_rgb
@@ -194,8 +195,7 @@ def _measure(cfg: BenchConfig, model: DepthAnything, spec: zoo.ModelSpec, runner
              w: int, batch: int, device: torch.device, files: dict[str, str],
              report: dict[str, Any], probes: dict[str, Any]) -> list[dict[str, Any]]:
     images, x = _inputs(spec, h, w, batch, cfg.max_tokens)
-    with torch.inference_mode():
-        ref = model(x.to(device)).float().cpu()
+    ref = TorchRunner(model, "fp32", device)(x).float().cpu()  # the exact path (strict fp32)
     errors = {k: error_report(r(x).float().cpu(), ref) for k, r in runners.items()}
     # The peak GEMM runs in every round too: on a shared machine "share of peak" then compares like with like.
     paths: dict[str, Callable[[], Any]] = {k: functools.partial(r, x) for k, r in runners.items()}

@@ -174,7 +174,8 @@ class DynamicBatcher:
         abort = self._abort
 
         def check(module: Any, args: Any) -> None:
-            if abort.is_set():
+            # only the batcher's own passes: the model may be shared with other callers in this process
+            if abort.is_set() and threading.current_thread() is self._thread:
                 raise _Interrupted
 
         self._hooks = [m.register_forward_pre_hook(check) for m in self.predictor.model.modules()]
