@@ -23,10 +23,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "depthany"
 
 # Lowest first. What each layer is for:
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("zoo", "result", "accuracy", "align", "runtime"),  # the model table, result type, neutral helpers
+    ("zoo", "result", "accuracy", "align", "runtime", "precision"),  # the model table, result type, neutral helpers
     ("models", "transforms", "io", "data"),  # the network, pre/postprocessing, file formats, datasets on disk
-    ("weights", "geometry", "export", "synth"),  # checkpoints, cameras and point clouds, ONNX, synthetic worlds
-    ("backends", "outputs"),  # inference engines; the output-format registry (io + geometry)
+    ("weights", "geometry", "export", "synth", "budget"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
+    ("backends", "outputs", "inference"),  # engines; output-format registry; preprocess -> network -> postprocess
     ("predictor",),  # images in, DepthResult out
     ("eval", "pseudo", "video", "bench", "serve"),  # tasks built on the predictor
     ("train",),  # training (uses eval metrics and pseudo labels)

@@ -180,7 +180,9 @@ def test_predictor_auto_that_resolves_to_torch_keeps_the_eager_call(monkeypatch,
 
     monkeypatch.setattr(backends, "is_installed", lambda n: n == "torch")
     p = DepthPredictor(tiny_model(), tiny_spec(), "cpu", backend="auto")
-    assert p.backend == "torch" and p.runner == p._torch_forward
+    from depthany.backends.torch_backend import TorchRunner
+
+    assert p.backend == "torch" and isinstance(p.runner, TorchRunner) and p.runner.model is p.model
 
 
 # ------------------------------------------------------------------------------------------- measures
@@ -241,13 +243,20 @@ def test_vits_backends_within_tolerance(size, onnx_cache) -> None:  # noqa: F811
                 assert absrel(out, ref) <= REDUCED_TOLERANCE, (name, precision, absrel(out, ref))
 
 
-def test_cuda_fp32_turns_tf32_off_and_restores_it() -> None:
-    """Correct by construction without a GPU: the flags are plain Python state."""
-    from depthany.backends.torch_backend import strict_fp32
+def test_fp32_turns_tf32_off_and_restores_it() -> None:
+    """The flags are plain Python state, so this holds without a GPU: strict fp32 on every device."""
+    from depthany.precision import autocast, is_strict_fp32, strict_fp32
 
-    cudnn_before, mm_before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    with strict_fp32(torch.device("cuda"), "fp32"):
-        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
-    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (cudnn_before, mm_before)
-    with strict_fp32(torch.device("cuda"), "bf16"):  # reduced precision leaves the user's settings alone
-        assert torch.backends.cudnn.allow_tf32 == cudnn_before
+    cudnn_before, mm_before = torch.backends.cudnn.allow_tf32, torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("high")  # what a user who wants TF32 matmuls sets
+        torch.backends.cudnn.allow_tf32 = True
+        with strict_fp32():
+            assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+            assert torch.get_float32_matmul_precision() == "highest" and is_strict_fp32()
+        assert torch.backends.cudnn.allow_tf32 is True and torch.get_float32_matmul_precision() == "high"
+        with autocast("cpu", "bf16"):  # reduced precision leaves the user's settings alone
+            assert torch.backends.cudnn.allow_tf32 is True and torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.backends.cudnn.allow_tf32 = cudnn_before
+        torch.set_float32_matmul_precision(mm_before)

@@ -69,7 +69,7 @@ def test_our_pipeline_times_every_stage_and_matches_the_predictor() -> None:
     assert seen == [(2, 3, 42, 56)]  # one batch at the network size
     # the pipeline runs the predictor's own steps
     p = DepthPredictor(m, spec, "cpu", input_size=42)
-    assert p.prepare(imgs[0])[1].shape == (1, 3, 42, 56)
+    assert p.prepare(imgs[0])[1].x.shape == (1, 3, 42, 56)
 
 
 def _mini_size() -> tuple[int, int]:

@@ -19,6 +19,17 @@ from depthany.io.image import ImageReadError, as_rgb, parse_background, read_ima
 cv2 = pytest.importorskip("cv2")
 
 
+@pytest.fixture(autouse=True, params=["whole", "bands"])
+def conversion(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: images above ``_BAND_PIXELS`` are converted in bands of rows (bounded memory for huge
+    images); a 97-pixel band forces that path on these small images, against the same oracles."""
+    if request.param == "bands":
+        from depthany.io import image as image_module
+
+        monkeypatch.setattr(image_module, "_BAND_PIXELS", 97)
+    return str(request.param)
+
+
 def cv2_rgb(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path))
     assert bgr is not None, f"cv2 could not read {path}"

@@ -54,8 +54,8 @@ def test_labels_are_the_teachers_output(tmp_path: Path) -> None:
         meta = folder.meta(i)
         assert meta["teacher"] == "test-tiny-v2-relative" and meta["input_size"] == 42 and meta["kind"] == "disparity"
         image = folder.image_bytes(i, meta)
-        loaded, x = oracle.prepare(image)
-        ref = oracle.infer_tensor(x)[0].numpy()
+        loaded, prep = oracle.prepare(image)
+        ref = oracle.infer_tensor(prep.x)[0].numpy()
         got = folder.disparity(i, meta)
         assert got.shape == ref.shape == tuple(meta["net_size"]) and list(loaded.size) == meta["image_size"]
         assert np.allclose(got, ref, rtol=2e-3, atol=1e-4)  # float16 storage
@@ -159,6 +159,29 @@ def test_fast_resize_is_close_to_the_exact_official_path() -> None:
     rgb = random_rgb(np.random.default_rng(0), 300, 451)
     pre = zoo.V2_PRE
     exact = transforms.preprocess(rgb, pre, 98)[0]
-    fast = fast_preprocess(rgb, pre, 98)
+    fast = fast_preprocess(rgb, pre, transforms.network_size(300, 451, 98))
     assert fast.shape == exact.shape == (3, 98, 154) and fast.dtype == torch.float32
     assert (fast - exact).abs().max().item() < 5e-3 and (fast - exact).abs().mean().item() < 5e-4
+
+
+def test_the_input_budget_shrinks_strips_and_fails_too_thin_images(tmp_path: Path) -> None:
+    from PIL import Image
+
+    teacher = write_teacher(tmp_path / "teacher.safetensors")
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"a_photo": (30, 40), "b_strip": (2, 600), "c_line": (1, 3000)}.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"{name}.png")
+    job = LabelJob((str(folder),), tmp_path / "out", str(teacher), 42, workers=0, device="cpu", max_tokens=400)
+    report = pseudo_label(job, **QUIET)
+    assert (report.images, report.failed) == (2, 1)
+    labels = LabelFolder(tmp_path / "out")
+    metas = {labels.meta(i)["key"]: labels.meta(i) for i in range(len(labels))}
+    assert metas["a_photo"]["net_size"] == [42, 56] and "input_budget" not in metas["a_photo"]
+    # the strip: official 42 x 12600 (3 x 900 = 2700 tokens); sqrt(400 / 300) -> 1 patch x 300
+    assert metas["b_strip"]["net_size"] == [14, 4200] and metas["b_strip"]["input_budget"]["shrunk"] is True
+    assert metas["b_strip"]["max_tokens"] == 400
+    fails = json.loads(next((tmp_path / "out").glob("*.failures.json")).read_text())
+    assert [f["key"] for f in fails] == ["c_line"] and "InputBudgetError" in fails[0]["error"]
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["max_tokens"] == 400

@@ -151,6 +151,11 @@ def test_finished_partial_and_manifest_checks(tmp_path: Path) -> None:
         check_manifest(a, manifest_dict(shards, "teacher-b", None, 42), out)
     with pytest.raises(PlanError, match="input_size"):
         check_manifest(a, manifest_dict(shards, "teacher-a", None, 56), out)
+    budgeted = manifest_dict(shards, "teacher-a", None, 42, max_tokens=10952)
+    check_manifest(a, budgeted, out)  # a folder started before the budget was recorded: not checked for it
+    check_manifest(budgeted, manifest_dict(shards, "teacher-a", None, 42, max_tokens=10952), out)
+    with pytest.raises(PlanError, match="max_tokens 10952, this run asks for 2000"):
+        check_manifest(budgeted, manifest_dict(shards, "teacher-a", None, 42, max_tokens=2000), out)
     write_image_folder(tmp_path / "imgs2", 1, seed=7)  # a folder that grew: file shards would shift
     grown = plan_shards([str(tmp_path / "imgs"), str(tmp_path / "imgs2")], shard_size=2)
     with pytest.raises(PlanError, match="shard files-00000.*the inputs changed"):

@@ -68,10 +68,15 @@ class OutputContext:
         return self.base.with_name(self.base.name + suffix)
 
     def provenance(self) -> dict[str, Any]:
-        """Model and source facts stored in the metadata of formats that carry any."""
+        """Model and source facts stored in the metadata of formats that carry any (and the network-input
+        budget when the image ran below its official network size)."""
         r = self.result
-        return {"model": r.model, "source": r.source, "image_size": list(r.image_size),
-                "network_size": list(r.network_size)}
+        out: dict[str, Any] = {"model": r.model, "source": r.source, "image_size": list(r.image_size),
+                               "network_size": list(r.network_size)}
+        budget = r.meta.get("input_budget") or {}
+        if budget.get("shrunk"):  # not the official network size: the file says so (docs/performance.md)
+            out["input_budget"] = budget
+        return out
 
 
 Writer = Callable[[OutputContext], list[Path]]

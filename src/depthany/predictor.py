@@ -10,31 +10,36 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import copy
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-from . import transforms
+from .budget import DEFAULT_MAX_TOKENS, InputBudgetError
+from .inference import Prepared, pipeline_for
 from .io.image import LoadedImage, as_rgb
 from .models import DepthAnything
+from .precision import PRECISIONS, Precision, check_precision
 from .result import DepthResult
 from .runtime.devices import pick_device
 from .weights import load_model
 from .zoo import ModelSpec
 
-Precision = Literal["fp32", "bf16", "fp16"]
 ImageLike = LoadedImage | np.ndarray | str | Path | bytes | Image.Image
-PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+__all__ = ["PRECISIONS", "DepthPredictor", "ImageLike", "Precision", "pick_device"]
 
 
 class DepthPredictor:
     """Runs a Depth Anything model on images with the official pre- and post-processing.
+
+    Images go through the model family's :class:`~depthany.inference.InferencePipeline` (the one path shared
+    with the server, ``depthany bench``, validation and pseudo-labelling). The default fp32 PyTorch path runs
+    under :func:`depthany.precision.strict_fp32` (no TF32 or bf16 shortcuts in matmuls and convolutions).
 
     Args:
         model: the network (any device/dtype).
@@ -49,6 +54,10 @@ class DepthPredictor:
             precision: OpenVINO on CPUs when installed, else PyTorch; the CLI's default); see
             :mod:`depthany.backends`.
         backend_options: engine options passed to :func:`depthany.backends.make_runner`.
+        max_tokens: network-input budget in patch tokens (default 10,952 = 8x a 518x518 input; see
+            :mod:`depthany.budget`). An image whose official network input is larger runs at a smaller size
+            that fits (its result's ``meta["input_budget"]["shrunk"]`` is True); one that cannot be fitted at all
+            raises :class:`~depthany.budget.InputBudgetError`.
     """
 
     def __init__(
@@ -61,29 +70,29 @@ class DepthPredictor:
         batch_size: int = 4,
         backend: str = "torch",
         backend_options: dict[str, Any] | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if input_size is not None:
-            transforms.network_size(1, 1, input_size, spec.preprocess.multiple)  # validates
+        check_precision(precision)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.pipeline = pipeline_for(spec, input_size, max_tokens)  # validates input_size and max_tokens
         self.model = model.eval()
         self.spec = spec
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.precision: Precision = precision
-        self.input_size = input_size or spec.preprocess.input_size
+        self.input_size = self.pipeline.input_size
         self.batch_size = batch_size
-        # The network call; alternative backends (compiled, ONNX Runtime, ...) replace it.
-        self.runner: Callable[[Tensor], Tensor] = self._torch_forward
+        from .backends import make_runner
+        from .backends.torch_backend import TorchRunner
+
+        # The network call: (B, 3, h, w) -> (B, h, w). PyTorch unless another engine is asked for.
+        self.runner: Callable[[Tensor], Tensor] = TorchRunner(self.model, precision, self.device)
         self.backend = "torch"
         if backend != "torch":
-            from .backends import make_runner
-
             runner = make_runner(backend, self.model, precision, self.device, name=spec.name,
                                  **(backend_options or {}))
             self.backend = runner.name
-            if runner.name != "torch":  # "auto" may resolve to torch: keep the original call
+            if runner.name != "torch":  # "auto" may resolve to torch: keep the runner above
                 self.runner = runner
 
     @classmethod
@@ -97,42 +106,58 @@ class DepthPredictor:
         batch_size: int = 4,
         backend: str = "torch",
         backend_options: dict[str, Any] | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> DepthPredictor:
         """Load a zoo model (downloading through the HF cache if needed), an HF alias or a local file.
 
         ``model=None`` gives the bundled default model unless ``weights`` describes another architecture.
-        ``backend`` and ``backend_options`` are as in the constructor. With a backend other than torch the
-        engine holds its own copy of the weights, so PyTorch's copy is released (``predictor.model`` keeps the
-        architecture on the ``meta`` device) and peak memory stays at one copy.
+        The other arguments are as in the constructor. With a backend other than torch the engine holds its
+        own copy of the weights, so PyTorch's copy is released (``predictor.model`` keeps the architecture on
+        the ``meta`` device) and peak memory stays at one copy.
         """
         dev = pick_device(device)
         net, spec = load_model(model, weights, device=dev)
-        predictor = cls(net, spec, dev, precision, input_size, batch_size, backend, backend_options)
+        predictor = cls(net, spec, dev, precision, input_size, batch_size, backend, backend_options, max_tokens)
         if predictor.backend != "torch":
             net.to("meta")
         return predictor
 
+    @property
+    def max_tokens(self) -> int:
+        """The network-input budget in patch tokens (see :mod:`depthany.budget`)."""
+        return self.pipeline.max_tokens
+
+    def with_settings(self, input_size: int | None = None, max_tokens: int | None = None) -> DepthPredictor:
+        """A predictor sharing this one's network and runner, with another input size and/or budget."""
+        other = copy.copy(self)
+        other.pipeline = pipeline_for(self.spec, input_size or self.input_size,
+                                      self.max_tokens if max_tokens is None else max_tokens)
+        other.input_size = other.pipeline.input_size
+        return other
+
     # -------------------------------------------------------------------------------------------- network
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
-
-    def _torch_forward(self, x: Tensor) -> Tensor:
-        with torch.inference_mode(), self._autocast():
-            return self.model(x.to(self.device)).float()
 
     def infer_tensor(self, x: Tensor) -> Tensor:
         """Normalised (B, 3, h, w) network input -> (B, h, w) float32 network output on the CPU."""
-        return self.runner(x).float().cpu()
+        return self.pipeline.forward(self.runner, x)
 
     # -------------------------------------------------------------------------------------------- images
 
-    def prepare(self, image: ImageLike) -> tuple[LoadedImage, Tensor]:
-        """Decode (if needed) and preprocess one image: (loaded image, (1, 3, h, w) float32 input)."""
+    def prepare(self, image: ImageLike) -> tuple[LoadedImage, Prepared]:
+        """Decode (if needed) and preprocess one image: (loaded image, :class:`~depthany.inference.Prepared`
+        holding the (1, 3, h, w) float32 input and the network size chosen under the budget).
+
+        Raises:
+            ImageReadError: the image cannot be read (naming it).
+            InputBudgetError: the image cannot be fitted into the budget (naming it when it has a path).
+        """
         loaded = as_rgb(image)
-        return loaded, transforms.preprocess(loaded.rgb, self.spec.preprocess, self.input_size)
+        try:
+            return loaded, self.pipeline.prepare(loaded.rgb)
+        except InputBudgetError as e:
+            if loaded.path and not str(e).startswith(loaded.path):
+                raise InputBudgetError(f"{loaded.path}: {e}") from None
+            raise
 
     def predict(self, image: ImageLike) -> DepthResult:
         """Predict one image.
@@ -148,25 +173,25 @@ class DepthPredictor:
     def predict_batch(self, images: Sequence[ImageLike]) -> list[DepthResult]:
         """Predict several images; images with the same network size share a forward pass (no padding).
 
-        Raises the first decoding error; for per-image error handling use :meth:`iter_predict`.
+        Raises the first decoding or budget error; for per-image error handling use :meth:`iter_predict`.
         """
         prepared = [self.prepare(im) for im in images]
         return self._run_prepared(prepared)
 
     def iter_predict(
-        self, images: Sequence[ImageLike]
+        self, images: Iterable[ImageLike]
     ) -> Iterator[tuple[int, DepthResult | Exception]]:
         """Yield (index, result or the exception for that input), batching consecutive same-size images.
 
-        A bad input is reported and skipped; the others still run.
+        A bad input (unreadable, or too thin for the budget) is reported and skipped; the others still run.
         """
-        pending: list[tuple[int, LoadedImage, Tensor]] = []
+        pending: list[tuple[int, LoadedImage, Prepared]] = []
 
         def flush() -> Iterator[tuple[int, DepthResult | Exception]]:
             if not pending:
                 return
             try:
-                results = self._run_prepared([(lo, x) for _, lo, x in pending])
+                results = self._run_prepared([(lo, p) for _, lo, p in pending])
                 yield from ((i, r) for (i, _, _), r in zip(pending, results))
             except Exception as e:  # a failing batch fails its images, not the run
                 yield from ((i, e) for i, _, _ in pending)
@@ -174,40 +199,43 @@ class DepthPredictor:
 
         for i, im in enumerate(images):
             try:
-                loaded, x = self.prepare(im)
+                loaded, prep = self.prepare(im)
             except Exception as e:
                 yield i, e
                 continue
-            if pending and (pending[0][2].shape != x.shape or len(pending) >= self.batch_size):
+            if pending and (pending[0][2].key != prep.key or len(pending) >= self.batch_size):
                 yield from flush()
-            pending.append((i, loaded, x))
+            pending.append((i, loaded, prep))
         yield from flush()
 
-    def _run_prepared(self, prepared: list[tuple[LoadedImage, Tensor]]) -> list[DepthResult]:
+    def _run_prepared(self, prepared: list[tuple[LoadedImage, Prepared]]) -> list[DepthResult]:
         results: list[DepthResult | None] = [None] * len(prepared)
         groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (_, x) in enumerate(prepared):
-            groups.setdefault(tuple(x.shape), []).append(i)
+        for i, (_, p) in enumerate(prepared):
+            groups.setdefault(p.key, []).append(i)
         for idx in groups.values():
             for start in range(0, len(idx), self.batch_size):
                 chunk = idx[start:start + self.batch_size]
-                batch = torch.cat([prepared[i][1] for i in chunk])
-                out = self.infer_tensor(batch)
+                out = self.infer_tensor(torch.cat([prepared[i][1].x for i in chunk]))
                 for j, i in enumerate(chunk):
-                    results[i] = self._result(prepared[i][0], out[j:j + 1], (batch.shape[-2], batch.shape[-1]))
+                    results[i] = self._result(*prepared[i], out[j])
         return [r for r in results if r is not None]
 
-    def _result(self, loaded: LoadedImage, out: Tensor, net_size: tuple[int, int]) -> DepthResult:
-        values = transforms.postprocess(out, loaded.size, self.spec.preprocess.output_align_corners)[0]
+    def _result(self, loaded: LoadedImage, prepared: Prepared, out: Tensor) -> DepthResult:
+        values = self.pipeline.finish(out, prepared)
+        meta = {"input_size": self.input_size, "precision": self.precision, "device": str(self.device),
+                "backend": self.backend, "input_budget": prepared.fit.as_meta(),
+                "exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size,
+                "weights": self.spec.extra.get("weights")}
+        extras = self.pipeline.extras(out, prepared)
+        if extras:
+            meta["extras"] = extras
         return DepthResult(
             values=values.numpy().astype(np.float32, copy=False),
             kind="metric_depth" if self.spec.arch.head == "metric" else "relative_disparity",
             model=self.spec.name,
             image_size=loaded.size,
-            network_size=net_size,
+            network_size=prepared.fit.network_size,
             source=loaded.path,
-            meta={"input_size": self.input_size, "precision": self.precision, "device": str(self.device),
-                  "backend": self.backend,
-                  "exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size,
-                  "weights": self.spec.extra.get("weights")},
+            meta=meta,
         )

@@ -121,26 +121,59 @@ def resize_cubic_cv2(image: Tensor, size: tuple[int, int]) -> Tensor:
     return out.permute(0, 3, 1, 2)
 
 
-def preprocess(image: np.ndarray, pre: Preprocess, input_size: int | None = None) -> Tensor:
+# Above this many pixels, the float64 image is converted and resized in bands of rows (see resize_image).
+BAND_PIXELS = 1 << 20  # 25 MB of float64 RGB per band
+
+
+def _resize_float64(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) float64 -> (h, w, 3) float64 with the official cubic resize (OpenCV, or its replica)."""
+    h, w = size
+    if (h, w) == rgb.shape[:2]:
+        return rgb
+    if _cv2 is not None:
+        return np.asarray(_cv2.resize(rgb, (w, h), interpolation=_cv2.INTER_CUBIC))
+    out = resize_cubic_cv2(torch.from_numpy(rgb).permute(2, 0, 1)[None], (h, w))
+    return out[0].permute(1, 2, 0).numpy()
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) RGB image -> (h, w, 3) float64 in [0, 1], resized exactly like the official code.
+
+    The official code converts the whole image to float64 (24 bytes a pixel: 2.6 GB for a 12000x9000 photo)
+    and resizes it. The cubic resize is separable (rows first, then columns), and a pass whose size does not
+    change is an exact copy (weights 0, 1, 0, 0), so for images above :data:`BAND_PIXELS` pixels the rows are
+    resized band by band (each band converted to float64 on its own) and the columns afterwards: the same
+    numbers bit for bit (tested), with memory bounded by one band plus an (H, w) float64 intermediate.
+    """
+    height, width = image.shape[:2]
+    if height * width <= BAND_PIXELS or (height, width) == tuple(size):
+        return _resize_float64(to_float_image(image), size)
+    band = max(1, BAND_PIXELS // width)
+    rows = np.empty((height, size[1], 3), dtype=np.float64)
+    for r in range(0, height, band):
+        chunk = to_float_image(image[r:r + band])
+        rows[r:r + band] = _resize_float64(chunk, (chunk.shape[0], size[1]))
+    return _resize_float64(rows, size)
+
+
+def preprocess(image: np.ndarray, pre: Preprocess, input_size: int | None = None,
+               size: tuple[int, int] | None = None) -> Tensor:
     """One RGB image -> normalised network input.
 
     Args:
         image: (H, W, 3) RGB, uint8 (or uint16 / float in [0, 1]).
         pre: the model's preprocessing numbers.
         input_size: overrides ``pre.input_size`` (test-time resolution scaling).
+        size: the network (h, w) to resize to; default the official lower-bound size for ``input_size``
+            (:func:`network_size`). :mod:`depthany.inference` passes the size after the token budget.
 
     Returns:
-        (1, 3, h, w) float32 tensor with h, w multiples of 14 and >= input size.
+        (1, 3, h, w) float32 tensor with h, w multiples of 14.
     """
-    size = input_size or pre.input_size
-    rgb = to_float_image(image)  # float64, like the official path
-    h, w = network_size(rgb.shape[0], rgb.shape[1], size, pre.multiple)
-    if _cv2 is not None:
-        if (h, w) != rgb.shape[:2]:
-            rgb = _cv2.resize(rgb, (w, h), interpolation=_cv2.INTER_CUBIC)
-        img = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-    else:
-        img = resize_cubic_cv2(torch.from_numpy(rgb).permute(2, 0, 1)[None], (h, w))
+    if size is None:
+        size = network_size(image.shape[0], image.shape[1], input_size or pre.input_size, pre.multiple)
+    rgb = resize_image(image, size)  # float64, like the official path
+    img = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
     mean = torch.tensor(pre.mean, dtype=torch.float64).view(1, 3, 1, 1)
     std = torch.tensor(pre.std, dtype=torch.float64).view(1, 3, 1, 1)
     return ((img - mean) / std).float().contiguous()

@@ -109,6 +109,9 @@ class Preprocess:
     Lower-bound resize so both sides are >= ``input_size`` and multiples of ``multiple`` (bicubic, a=-0.75,
     no antialiasing, on the float image), then ``(x - mean) / std``. The output is resized back with
     bilinear interpolation; V2 scripts use ``align_corners=True``, V1 scripts ``False``.
+
+    ``pipeline`` names the pre/post-processing code that applies these numbers (an entry of
+    :data:`depthany.inference.PIPELINES`); families with another recipe register their own.
     """
 
     input_size: int = INPUT_SIZE
@@ -116,6 +119,7 @@ class Preprocess:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     output_align_corners: bool = True
+    pipeline: str = "depth_anything"
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from typing import Any
 import torch
 
 from ..models import DepthAnything
+from ..precision import check_precision
 from . import onnxruntime_backend, openvino_backend, torch_backend
-from .base import EXACT_TOLERANCE, PRECISIONS, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
+from .base import EXACT_TOLERANCE, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
 
 INFOS: dict[str, BackendInfo] = {
     i.name: i for i in (torch_backend.INFO, onnxruntime_backend.INFO, openvino_backend.INFO)
@@ -72,8 +73,7 @@ def resolve(backend: str, precision: str = "fp32", device: str | torch.device = 
         ValueError: unknown backend or precision, or a combination the backend does not run.
         BackendUnavailable: the backend's engine is not installed (the message names the extra).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    check_precision(precision)
     dev = torch.device(device).type
     if backend == "auto":
         for name in AUTO_ORDER.get((dev, precision), ()):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -18,9 +17,6 @@ from torch import Tensor
 
 from ..accuracy import EXACT_TOLERANCE, REDUCED_TOLERANCE
 from ..zoo import PATCH_SIZE
-
-Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 
 class BackendUnavailable(ImportError):

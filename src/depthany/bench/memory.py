@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from ..budget import DEFAULT_MAX_TOKENS
+
 
 @dataclass(frozen=True)
 class MemoryJob:
@@ -38,6 +40,7 @@ class MemoryJob:
     device: str = "cpu"
     threads: int | None = None
     batches: int = 2
+    max_tokens: int = DEFAULT_MAX_TOKENS
 
 
 def peak_rss_mb() -> float:
@@ -76,9 +79,9 @@ def run_job(job: MemoryJob) -> dict[str, Any]:
         from ..predictor import DepthPredictor
 
         predictor = DepthPredictor.from_pretrained(weights=job.weights, device=device, precision=job.precision,  # type: ignore[arg-type]
-                                                   backend=job.backend)
+                                                   backend=job.backend, max_tokens=job.max_tokens)
         spec = predictor.spec
-        pipe = OursPipeline(predictor.runner, spec)
+        pipe = OursPipeline(predictor.runner, spec, max_tokens=job.max_tokens)
     images = synthetic_jpegs(job.batch, *image_size_for(job.height, job.width, spec.preprocess.input_size))
     for _ in range(job.batches):
         pipe(images)

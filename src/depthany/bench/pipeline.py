@@ -1,7 +1,7 @@
 """End-to-end stages timed one by one: decode, preprocess, network, postprocess, encode.
 
-Ours runs the same functions :class:`depthany.predictor.DepthPredictor` runs (``io.image.as_rgb``,
-``transforms.preprocess``, the backend's runner, ``transforms.postprocess``) and encodes each map as a 16-bit
+Ours runs the same steps :class:`depthany.predictor.DepthPredictor` runs (``io.image.as_rgb``, then the model's
+:class:`depthany.inference.InferencePipeline` around the backend's runner) and encodes each map as a 16-bit
 PNG. The transformers baseline is what its users write: PIL decode, its DPT image processor (the Pillow
 implementation, what ``AutoImageProcessor`` gives without torchvision), the model,
 ``post_process_depth_estimation``, and the same PNG encoder.
@@ -21,6 +21,8 @@ from PIL import Image
 from torch import Tensor
 
 from .. import transforms
+from ..budget import DEFAULT_MAX_TOKENS
+from ..inference import pipeline_for
 from ..io.depth import png16_encode
 from ..io.image import as_rgb
 from ..zoo import INPUT_SIZE, PATCH_SIZE, ModelSpec
@@ -84,30 +86,36 @@ def _stage(times: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
 
 
 class OursPipeline:
-    """depthany's image-to-file path around a backend runner ((B, 3, h, w) -> (B, h, w))."""
+    """depthany's image-to-file path around a backend runner ((B, 3, h, w) -> (B, h, w)).
+
+    Decoding is :func:`depthany.io.image.as_rgb`, the rest is the model's
+    :class:`~depthany.inference.InferencePipeline`: the very steps :class:`~depthany.predictor.DepthPredictor`
+    runs, so the maps (kept in :attr:`outputs` after each call) equal the predictor's for the same images.
+    """
 
     def __init__(self, runner: Callable[[Tensor], Tensor], spec: ModelSpec, input_size: int | None = None,
-                 sync: Callable[[], None] = lambda: None) -> None:
+                 sync: Callable[[], None] = lambda: None, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.runner, self.spec, self.sync = runner, spec, sync
-        self.input_size = input_size or spec.preprocess.input_size
+        self.pipeline = pipeline_for(spec, input_size, max_tokens)
+        self.input_size = self.pipeline.input_size
+        self.outputs: list[np.ndarray] = []
 
     def __call__(self, images: Sequence[bytes]) -> dict[str, float]:
-        """Run one batch; returns seconds per stage."""
+        """Run one batch (images of one network size); returns seconds per stage."""
         t = dict.fromkeys(STAGES, 0.0)
         loaded = [_stage(t, "decode", functools.partial(as_rgb, b)) for b in images]
-        x = _stage(t, "preprocess", lambda: torch.cat(
-            [transforms.preprocess(li.rgb, self.spec.preprocess, self.input_size) for li in loaded]))
+        prepared = _stage(t, "preprocess", lambda: [self.pipeline.prepare(li.rgb) for li in loaded])
 
         def network() -> Tensor:
-            out = self.runner(x).float().cpu()
+            out = self.pipeline.forward(self.runner, torch.cat([p.x for p in prepared]))
             self.sync()
             return out
 
         out = _stage(t, "network", network)
         maps = _stage(t, "postprocess", lambda: [
-            transforms.postprocess(out[i:i + 1], li.size, self.spec.preprocess.output_align_corners)[0].numpy()
-            for i, li in enumerate(loaded)])
+            self.pipeline.finish(out[i], p).numpy().astype(np.float32, copy=False) for i, p in enumerate(prepared)])
         _stage(t, "encode", lambda: [encode_png16(m) for m in maps])
+        self.outputs = maps
         return t
 
 

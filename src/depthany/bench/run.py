@@ -26,8 +26,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import backends, transforms, zoo
+from .. import backends, zoo
 from ..accuracy import error_report
+from ..backends.torch_backend import TorchRunner
+from ..budget import DEFAULT_MAX_TOKENS, count_tokens
+from ..inference import pipeline_for
 from ..io.image import as_rgb
 from ..models import DepthAnything, build_model
 from .flops import matmul_peak, model_flops
@@ -58,6 +61,7 @@ class BenchConfig:
     e2e: bool = True
     memory: bool = True
     peak: bool = True
+    max_tokens: int = DEFAULT_MAX_TOKENS  # sizes over the network-input budget are refused, as every verb would
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -96,9 +100,22 @@ def _paths(cfg: BenchConfig, device: torch.device) -> list[tuple[str, str]]:
     return pairs
 
 
-def _inputs(spec: zoo.ModelSpec, h: int, w: int, batch: int) -> tuple[list[bytes], Tensor]:
+def check_sizes(sizes: tuple[tuple[int, int], ...], max_tokens: int, patch: int = 14) -> None:
+    """Refuse network sizes over the token budget (every verb would shrink such an input).
+
+    Raises:
+        ValueError: naming the size, its tokens and the budget.
+    """
+    for h, w in sizes:
+        if count_tokens(h, w, patch) > max_tokens:
+            raise ValueError(f"size {h}x{w} has {count_tokens(h, w, patch):,} tokens, over the network-input budget "
+                             f"of {max_tokens:,}; raise --max-tokens to measure it")
+
+
+def _inputs(spec: zoo.ModelSpec, h: int, w: int, batch: int, max_tokens: int) -> tuple[list[bytes], Tensor]:
     images = synthetic_jpegs(batch, *image_size_for(h, w, spec.preprocess.input_size))
-    x = torch.cat([transforms.preprocess(as_rgb(b).rgb, spec.preprocess) for b in images])
+    pipeline = pipeline_for(spec, max_tokens=max_tokens)
+    x = torch.cat([pipeline.prepare(as_rgb(b).rgb).x for b in images])
     if tuple(x.shape[-2:]) != (h, w):
         raise ValueError(f"size {h}x{w} is not a network size of the model (got {tuple(x.shape[-2:])})")
     return images, x
@@ -124,6 +141,7 @@ def _e2e(pipes: dict[str, Callable[[list[bytes]], dict[str, float]]], images: li
 
 def run_bench(cfg: BenchConfig, log: Log = lambda s: None) -> dict[str, Any]:
     """Run the benchmark described by ``cfg``; returns a JSON-ready report (see ``docs/performance.md``)."""
+    check_sizes(cfg.sizes, cfg.max_tokens)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch.device(cfg.device)
@@ -176,9 +194,8 @@ def _weight_files(model: DepthAnything, spec: zoo.ModelSpec, tmp: Path) -> dict[
 def _measure(cfg: BenchConfig, model: DepthAnything, spec: zoo.ModelSpec, runners: dict[str, Any], h: int,
              w: int, batch: int, device: torch.device, files: dict[str, str],
              report: dict[str, Any], probes: dict[str, Any]) -> list[dict[str, Any]]:
-    images, x = _inputs(spec, h, w, batch)
-    with torch.inference_mode():
-        ref = model(x.to(device)).float().cpu()
+    images, x = _inputs(spec, h, w, batch, cfg.max_tokens)
+    ref = TorchRunner(model, "fp32", device)(x).float().cpu()  # the exact path (strict fp32)
     errors = {k: error_report(r(x).float().cpu(), ref) for k, r in runners.items()}
     # The peak GEMM runs in every round too: on a shared machine "share of peak" then compares like with like.
     paths: dict[str, Callable[[], Any]] = {k: functools.partial(r, x) for k, r in runners.items()}
@@ -195,7 +212,7 @@ def _measure(cfg: BenchConfig, model: DepthAnything, spec: zoo.ModelSpec, runner
 
                 pipes[k] = TransformersPipeline(r.model, spec, device)
             else:
-                pipes[k] = OursPipeline(r, spec, sync=lambda: synchronize(device))
+                pipes[k] = OursPipeline(r, spec, sync=lambda: synchronize(device), max_tokens=cfg.max_tokens)
         e2e = _e2e(pipes, images, cfg.repeats, cfg.warmup)
     flops = model_flops(spec.arch, h, w, batch)
     rows = []
@@ -229,7 +246,8 @@ def _memory(cfg: BenchConfig, spec: zoo.ModelSpec, backend: str, precision: str,
     weights = files.get(BASELINE if backend == BASELINE else "ours")
     if weights is None:
         return {"error": "no weights file for this job"}
-    return measure(MemoryJob(spec.name, weights, backend, precision, h, w, batch, cfg.device, cfg.threads))
+    return measure(MemoryJob(spec.name, weights, backend, precision, h, w, batch, cfg.device, cfg.threads,
+                             max_tokens=cfg.max_tokens))
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 import click
 
+from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
 from ..eval.baselines import BASELINES
 from ..eval.crops import CROP_ORDERS, CROPS
 from ..eval.datasets import DATASETS
 from ..eval.protocols import PROTOCOLS
 from ..eval.settings import MASK_MODES
+from ..precision import PRECISIONS
 
 DATASET_NAMES = [*DATASETS, "da2k"]
 
@@ -53,7 +55,8 @@ def _auto_protocol(kind: str, is_model_metric: bool) -> str:
               help="auto: disparity_lsq_eval_depth, or zoedepth_metric for metric models.")
 @click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
 @click.option("--device", default="cpu", help="cpu, cuda, mps or auto.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, help=MAX_TOKENS_HELP)
 @click.option("--flip-tta/--no-flip-tta", default=None, help="Horizontal-flip averaging (default: the protocol's).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder for metrics.json and per_image.csv [default: eval_out/<dataset>-<protocol>].")
@@ -105,7 +108,8 @@ def _source(kw: dict[str, Any]) -> tuple[Any, bool]:
     from ..predictor import DepthPredictor
 
     predictor = DepthPredictor.from_pretrained(kw["model"], kw["weights"], device=kw["device"],
-                                               precision=kw["precision"], input_size=kw["input_size"])
+                                               precision=kw["precision"], input_size=kw["input_size"],
+                                               max_tokens=kw["max_tokens"])
     return ModelSource(predictor), predictor.spec.arch.head == "metric"
 
 

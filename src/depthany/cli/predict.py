@@ -7,6 +7,9 @@
 Exit status: 0 when every input succeeded, 1 when any input failed (the others are still processed and
 written), 2 for a usage or set-up error (bad option, model or weights not available).
 
+Every image runs within the network-input budget (``--max-tokens``, :mod:`depthany.budget`): a larger one is
+shrunk to fit with a note on stderr; one too thin to fit fails on its own (exit status 1).
+
 All work is done by :mod:`depthany.io` and :class:`depthany.predictor.DepthPredictor`; this module parses
 arguments and reports.
 """
@@ -21,7 +24,9 @@ from typing import Any, NoReturn
 
 import click
 
+from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
 from ..io.image import DEFAULT_MAX_PIXELS
+from ..precision import PRECISIONS
 
 REAL_MODELS_HINT = ("for real photos use --model da2-small (Apache-2.0), da2-base or da2-large; "
                     "`depthany models` lists them all")
@@ -61,7 +66,7 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
               help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply.")
 @click.option("--input-size", type=int, help="Network short side, a multiple of 14 (default: the model's; 518).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto (a GPU when one is present).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="fp32 reproduces the official outputs; bf16/fp16 are faster on GPUs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images of the same network size per forward pass.")
@@ -75,6 +80,8 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
               help="R,G,B that transparent pixels are composited on, or 'none' to drop alpha like cv2.imread.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse larger images (decompression bombs).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
+              help=MAX_TOKENS_HELP)
 @click.option("--skip-existing", is_flag=True, help="Skip inputs whose outputs all exist already.")
 @click.option("--png16-scale", type=float, help="Fixed png16 quantisation: value = offset + scale * q "
               "(e.g. 0.001 for millimetres). Default: each image's min..max over 0..65535.")
@@ -83,7 +90,7 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
 @click.option("--fov", type=float, help="ply: horizontal field of view in degrees.")
 def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, out_dir: Path, formats: str,
             input_size: int | None, device: str, precision: str, batch_size: int, backend: str, cmap: str,
-            alpha_background: str, max_pixels: int, skip_existing: bool, png16_scale: float | None,
+            alpha_background: str, max_pixels: int, max_tokens: int, skip_existing: bool, png16_scale: float | None,
             png16_offset: float | None, fx: float | None, fov: float | None) -> None:
     """Predict depth for INPUTS: image files, folders (searched recursively), globs or .txt lists."""
     from ..io.colormap import cmap_name, official_cmap
@@ -120,7 +127,7 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
         report.skipped = len(found.items) - len(todo)
 
     if todo:
-        predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, backend)
+        predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, backend, max_tokens)
         if any(f.name == "ply" for f in chosen) and predictor.spec.arch.head != "metric":
             _setup_error(f"--format ply needs a metric model (metres); {predictor.spec.name} predicts relative "
                          "disparity. Use a da2-metric-* model, or `depthany calibrate` first")
@@ -134,7 +141,7 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
 
 
 def _load_predictor(model: str | None, weights: Path | None, device: str, precision: str,
-                    input_size: int | None, batch_size: int, backend: str) -> Any:
+                    input_size: int | None, batch_size: int, backend: str, max_tokens: int) -> Any:
     from .. import zoo
     from ..predictor import DepthPredictor
 
@@ -144,14 +151,15 @@ def _load_predictor(model: str | None, weights: Path | None, device: str, precis
                    f"synthetic scenes, for trying depthany out); {REAL_MODELS_HINT}", err=True)
     try:
         predictor = DepthPredictor.from_pretrained(model, weights, device=device, precision=precision,  # type: ignore[arg-type]
-                                                   input_size=input_size, batch_size=batch_size, backend=backend)
+                                                   input_size=input_size, batch_size=batch_size, backend=backend,
+                                                   max_tokens=max_tokens)
     except (ValueError, OSError, ImportError, RuntimeError) as e:
         hint = f"\n  {REAL_MODELS_HINT}" if default else ""
         _setup_error(f"{e}{hint}")
     spec = predictor.spec
     what = "metric depth [m]" if spec.arch.head == "metric" else "relative disparity"
     click.echo(f"model {spec.name} ({what}), device {predictor.device}, {precision}, input size "
-               f"{predictor.input_size}, backend {predictor.backend}", err=True)
+               f"{predictor.input_size}, budget {predictor.max_tokens:,} tokens, backend {predictor.backend}", err=True)
     return predictor
 
 
@@ -160,6 +168,7 @@ def _run(predictor: Any, items: list[Any], formats: list[Any], out_dir: Path, re
          png16_offset: float | None, options: dict[str, dict[str, Any]]) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
+    from ..budget import InputBudgetError, shrink_note
     from ..io.image import ImageReadError, LoadedImage, read_image
     from ..outputs import OutputContext, write_outputs
 
@@ -180,9 +189,14 @@ def _run(predictor: Any, items: list[Any], formats: list[Any], out_dir: Path, re
         for i, res in predictor.iter_predict(stream()):
             item, loaded = queued[i]
             queued[i] = (item, None)  # let the image go once its outputs are written
-            if isinstance(res, Exception):
+            if isinstance(res, InputBudgetError):
+                report.fail(str(item.path), str(res))
+            elif isinstance(res, Exception):
                 report.fail(str(item.path), f"prediction failed ({type(res).__name__}: {res})")
             else:
+                budget = res.meta.get("input_budget", {})
+                if budget.get("shrunk"):
+                    bar.write(f"note: {item.path}: {shrink_note(budget, res.image_size)}", file=sys.stderr)
                 ctx = OutputContext(res, loaded.rgb, out_dir / item.key, cmap=cmap, png16_scale=png16_scale,
                                     png16_offset=png16_offset, options=options)
                 try:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True)
@@ -25,8 +27,10 @@ import click
 @click.option("--resize", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
               help="exact: the official OpenCV cubic resize (float64); fast: float32 bicubic, ~5x faster on "
                    "large photos, within ~2e-3 after normalisation.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
+              help=MAX_TOKENS_HELP)
 def pseudo_label(inputs: tuple[str, ...], out: Path, teacher: str | None, input_size: int | None, batch_size: int,
-                 workers: int, shard_size: int, device: str, precision: str, resize: str) -> None:
+                 workers: int, shard_size: int, device: str, precision: str, resize: str, max_tokens: int) -> None:
     """Label INPUTS (tar shards, brace ranges such as shards/x-{000..099}.tar, folders, globs, .txt lists) with a
     teacher. Rerun the same command to resume: finished shards are skipped, partial ones redone.
 
@@ -38,7 +42,7 @@ def pseudo_label(inputs: tuple[str, ...], out: Path, teacher: str | None, input_
     from ..weights import WeightsError
 
     job = LabelJob(tuple(inputs), out, teacher, input_size, batch_size, workers, shard_size, device, precision,
-                   resize)  # type: ignore[arg-type]
+                   resize, max_tokens)  # type: ignore[arg-type]
     try:
         report = run(job, echo=click.echo)
     except (PlanError, WeightsError, ValueError) as e:

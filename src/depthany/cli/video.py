@@ -15,7 +15,9 @@ from pathlib import Path
 
 import click
 
+from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
 from ..io.colormap import COLORMAPS, DEFAULT_CMAP
+from ..precision import PRECISIONS
 
 
 def default_output(source: str, suffix: str) -> Path:
@@ -41,9 +43,11 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("--model", default=None, help="Zoo name or HF alias (default: the bundled model).")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local weights file or folder.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
 @click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
+              help=MAX_TOKENS_HELP)
 @click.option("--layout", type=click.Choice(["side-by-side", "depth"]), default="side-by-side", show_default=True)
 @click.option("--cmap", type=click.Choice(COLORMAPS, case_sensitive=False), default=DEFAULT_CMAP, show_default=True)
 @click.option("--temporal", type=click.Choice(["ema", "none"]), default=None,
@@ -70,7 +74,7 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("--preset", default="medium", show_default=True, help="x264 preset (ultrafast .. veryslow).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def video(source: str, output: Path | None, no_video: bool, model: str | None, weights: Path | None, device: str,
-          precision: str, input_size: int | None, batch_size: int, layout: str, cmap: str, temporal: str | None,
+          precision: str, input_size: int | None, batch_size: int, max_tokens: int, layout: str, cmap: str, temporal: str | None,
           momentum: float, range_mode: str, range_rate: float, vmin: float | None, vmax: float | None,
           raw_format: str | None, raw_out: Path | None, calibration: Path | None, fps: float | None,
           max_frames: int | None, crf: int, preset: str, quiet: bool) -> None:
@@ -80,6 +84,7 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
 
     if importlib.util.find_spec("av") is None:
         raise click.ClickException("PyAV is missing; install video support with: pip install 'depthany[video]'")
+    from ..budget import InputBudgetError
     from ..predictor import DepthPredictor
     from ..video import VideoOptions, VideoReadError, open_source, process_video
 
@@ -105,7 +110,7 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
         raise click.ClickException(str(e)) from None
     try:
         predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
-                                                   batch_size)
+                                                   batch_size, max_tokens=max_tokens)
     except ValueError as e:  # WeightsError / WeightsNotFound / unknown model: a set-up problem, like predict
         src.close()
         click.echo(f"error: {e}", err=True)
@@ -124,8 +129,10 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
             bar.update(p.frames - bar.n)  # type: ignore[attr-defined]
 
     try:
-        report = process_video(src, predictor, out, opts, on_progress, calib)
-    except VideoReadError as e:
+        report = process_video(src, predictor, out, opts, on_progress, calib,
+                               log=lambda m: (bar.write(m, file=sys.stderr) if bar is not None
+                                              else click.echo(m, err=True)))
+    except (VideoReadError, InputBudgetError) as e:
         raise click.ClickException(str(e)) from None
     finally:
         if bar is not None:

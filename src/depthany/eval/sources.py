@@ -6,6 +6,7 @@ A source maps ``(sample id, image loader, GT size)`` to an (h, w) float array an
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..budget import shrink_note
 from .baselines import BASELINES, baseline_depth
 
 if TYPE_CHECKING:
     from ..predictor import DepthPredictor
 
 RgbLoader = Callable[[], np.ndarray]
+log = logging.getLogger(__name__)
 
 
 class PredictionSource(ABC):
@@ -52,7 +55,11 @@ class ModelSource(PredictionSource):
 
     def predict(self, sample_id: str, load_rgb: RgbLoader, size: tuple[int, int]) -> np.ndarray:
         rgb = load_rgb()
-        values = self.predictor.predict(rgb).values.astype(np.float32)
+        result = self.predictor.predict(rgb)
+        budget = result.meta.get("input_budget", {})
+        if budget.get("shrunk"):  # not the official input: say so (the evaluation still counts it)
+            log.warning("%s: %s", sample_id, shrink_note(budget, result.image_size))
+        values = result.values.astype(np.float32)
         if self.flip_tta:
             flipped = self.predictor.predict(np.ascontiguousarray(rgb[:, ::-1])).values[:, ::-1]
             values = 0.5 * (values + flipped.astype(np.float32))
@@ -62,7 +69,8 @@ class ModelSource(PredictionSource):
         p, spec = self.predictor, self.predictor.spec
         return {"source": "model", "model": spec.name, "weights": spec.extra.get("weights"),
                 "family": spec.arch.family, "encoder": spec.arch.encoder.name, "head": spec.arch.head,
-                "max_depth": spec.arch.max_depth, "input_size": p.input_size, "precision": p.precision,
+                "max_depth": spec.arch.max_depth, "input_size": p.input_size, "max_tokens": p.max_tokens,
+                "precision": p.precision,
                 "device": str(p.device), "prediction_kind": self.kind, "flip_tta": self.flip_tta}
 
 

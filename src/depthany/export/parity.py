@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ..accuracy import EXACT_TOLERANCE, error_report, max_rel_error
 from ..models import DepthAnything
+from ..precision import strict_fp32
 
 # Square (the 518 shortcut), landscape and portrait (the official 480x640 -> 518x686 case), off-grid sizes,
 # a small size and a batch of 2.
@@ -124,7 +125,7 @@ def parity_report(
     fp64 = _Float64Reference(model)
     for b, h, w in sizes:
         x = torch.randn(b, 3, h, w, generator=g)
-        with torch.inference_mode():
+        with torch.inference_mode(), strict_fp32():  # the exact path, whatever the process's TF32 settings
             ref = model(x.to(device)).float().cpu().numpy()
         for engine in engines:
             row: dict[str, Any] = {"engine": engine, "batch": b, "height": h, "width": w}

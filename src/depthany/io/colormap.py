@@ -21,6 +21,9 @@ DEFAULT_CMAP = "Spectral_r"  # the official V2 picture; every colour-map option 
 _ASSET = "assets/colormaps.npz"
 
 
+ROW_BAND_PIXELS = 1 << 20  # pixels per band when normalising large maps
+
+
 @functools.lru_cache(maxsize=1)
 def _tables() -> dict[str, np.ndarray]:
     with resources.files("depthany").joinpath(_ASSET).open("rb") as f, np.load(f, allow_pickle=False) as npz:
@@ -86,13 +89,17 @@ def normalize_u8(
     if not ok.any():
         return out, ok
     ft = v.dtype.type
-    lo = ft(np.min(v[ok]) if vmin is None else vmin)
-    hi = ft(np.max(v[ok]) if vmax is None else vmax)
+    lo = ft(np.min(v, where=ok, initial=np.inf) if vmin is None else vmin)
+    hi = ft(np.max(v, where=ok, initial=-np.inf) if vmax is None else vmax)
     if not hi > lo:  # a constant map (or an empty range): everything at the bottom of the map
         return out, ok
-    with np.errstate(invalid="ignore", over="ignore"):
-        scaled = (v[ok] - lo) / (hi - lo) * 255.0
-    out[ok] = np.clip(scaled, 0, 255).astype(np.uint8)
+    # in bands of rows: the same per-pixel arithmetic without whole-image float temporaries (huge images)
+    step = max(1, ROW_BAND_PIXELS // v.shape[1])
+    for r in range(0, v.shape[0], step):
+        rows, good = v[r:r + step], ok[r:r + step]
+        with np.errstate(invalid="ignore", over="ignore"):
+            scaled = (rows[good] - lo) / (hi - lo) * 255.0
+        out[r:r + step][good] = np.clip(scaled, 0, 255).astype(np.uint8)
     return out, ok
 
 

@@ -25,6 +25,7 @@ from .atomic import atomic_path
 PNG16_KEY = "depthany"  # PNG text chunk (and sidecar) holding the decoding metadata
 PNG16_FORMAT = "depthany-png16"
 _QMAX = 65535
+_BAND_PIXELS = 1 << 20  # png16 quantises large maps in bands of rows (same numbers, bounded temporaries)
 
 
 def _as_2d_float32(values: np.ndarray, what: str = "values") -> np.ndarray:
@@ -70,12 +71,12 @@ def png16_encode(
         ((H, W) uint16 codes, metadata dict with ``scale``, ``offset``, ``nodata``, ``min``, ``max``,
         ``clipped_pixels``). Decode with ``offset + scale * q`` where ``q != nodata``.
     """
-    v = _as_2d_float32(values).astype(np.float64)
+    v = _as_2d_float32(values)  # float64 arithmetic below, one band of rows at a time (huge images)
     ok = np.isfinite(v)
     nodata = None if ok.all() else 0
     qmin = 0 if nodata is None else 1
-    vmin = float(v[ok].min()) if ok.any() else 0.0
-    vmax = float(v[ok].max()) if ok.any() else 0.0
+    vmin = float(np.min(v, where=ok, initial=np.inf)) if ok.any() else 0.0
+    vmax = float(np.max(v, where=ok, initial=-np.inf)) if ok.any() else 0.0
     if scale is None:
         if offset is not None:
             raise ValueError("png16 offset given without scale; give both, or neither for the automatic range")
@@ -88,10 +89,15 @@ def png16_encode(
         offset = 0.0 if offset is None else float(offset)
         if not math.isfinite(offset):
             raise ValueError(f"png16 offset must be finite, got {offset!r}")
-    q = np.zeros(v.shape, dtype=np.float64)
-    q[ok] = np.round((v[ok] - offset) / scale)
-    clipped = int(np.count_nonzero(ok & ((q < qmin) | (q > _QMAX))))
-    codes = np.where(ok, np.clip(q, qmin, _QMAX), 0).astype(np.uint16)
+    codes = np.zeros(v.shape, dtype=np.uint16)
+    clipped = 0
+    step = max(1, _BAND_PIXELS // v.shape[1])
+    for r in range(0, v.shape[0], step):
+        good = ok[r:r + step]
+        q = np.zeros(good.shape, dtype=np.float64)
+        q[good] = np.round((v[r:r + step][good].astype(np.float64) - offset) / scale)
+        clipped += int(np.count_nonzero(good & ((q < qmin) | (q > _QMAX))))
+        codes[r:r + step] = np.where(good, np.clip(q, qmin, _QMAX), 0).astype(np.uint16)
     meta = {"scale": float(scale), "offset": float(offset), "nodata": nodata, "min": vmin, "max": vmax,
             "clipped_pixels": clipped}
     return codes, meta

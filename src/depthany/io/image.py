@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,31 +110,60 @@ def _to_rgb_uint8(
 ) -> tuple[np.ndarray, bool]:
     """Convert any Pillow mode to (H, W, 3) uint8 RGB, like cv2.imread(IMREAD_COLOR) plus alpha handling.
 
-    ``cmyk_jpeg`` describes the file (a transposed copy no longer knows its format).
+    ``cmyk_jpeg`` describes the file (a transposed copy no longer knows its format). Large images are
+    converted in bands of rows (:func:`_by_bands`), so the temporaries stay small.
     """
     mode = img.mode
     had_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in img.info)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(img)
-        if a.dtype != np.uint16:
-            a = np.clip(a, 0, 65535).astype(np.uint16)
-        gray = (a >> 8).astype(np.uint8)  # cv2 reduces 16-bit to 8-bit by keeping the high byte
-        return np.repeat(gray[..., None], 3, axis=2), False
+        return _by_bands(img, _high_byte_gray), False
     if mode == "F":
         raise ImageReadError("a floating-point image is not a photograph; convert it to 8 or 16 bit first")
     if mode == "CMYK" and cmyk_jpeg:
-        return _cmyk_jpeg_to_rgb(img), False
+        return _by_bands(img, _cmyk_jpeg_to_rgb), False
     if had_alpha:
-        rgba = np.asarray(img.convert("RGBA"))
-        if background is None:  # official behaviour: drop alpha, keep the stored colour values
-            return np.ascontiguousarray(rgba[..., :3]), True
-        alpha = rgba[..., 3:4].astype(np.float64) / 255.0
-        bg = np.asarray(background, dtype=np.float64).reshape(1, 1, 3)
-        out = rgba[..., :3].astype(np.float64) * alpha + bg * (1.0 - alpha)
-        return np.clip(np.round(out), 0, 255).astype(np.uint8), True
-    if mode != "RGB":
-        img = img.convert("RGB")
-    return np.asarray(img, dtype=np.uint8).copy(), False
+        return _by_bands(img, lambda band: _composite(band, background)), True
+    return _by_bands(img, lambda band: np.asarray(band if band.mode == "RGB" else band.convert("RGB"),
+                                                  dtype=np.uint8)), False
+
+
+def _high_byte_gray(img: Image.Image) -> np.ndarray:
+    a = np.asarray(img)
+    if a.dtype != np.uint16:
+        a = np.clip(a, 0, 65535).astype(np.uint16)
+    gray = (a >> 8).astype(np.uint8)  # cv2 reduces 16-bit to 8-bit by keeping the high byte
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def _composite(img: Image.Image, background: tuple[int, int, int] | None) -> np.ndarray:
+    rgba = np.asarray(img.convert("RGBA"))
+    if background is None:  # official behaviour: drop alpha, keep the stored colour values
+        return rgba[..., :3]
+    alpha = rgba[..., 3:4].astype(np.float64) / 255.0
+    bg = np.asarray(background, dtype=np.float64).reshape(1, 1, 3)
+    out = rgba[..., :3].astype(np.float64) * alpha + bg * (1.0 - alpha)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+_BAND_PIXELS = 1 << 22
+
+
+def _by_bands(img: Image.Image, convert: Callable[[Image.Image], np.ndarray]) -> np.ndarray:
+    """A new, writable (H, W, 3) uint8 array of ``convert`` applied to ``img``, band by band when large.
+
+    ``np.asarray(img)`` goes through ``tobytes()`` (a second full copy) and the float conversions make several
+    more, so above :data:`_BAND_PIXELS` pixels the image is converted in bands of rows: peak memory is the
+    decoded image, the result and one band, whatever the size (a 108-megapixel RGB JPEG: ~0.65 GB, not ~1 GB;
+    with alpha, not ~8 GB of float64 temporaries).
+    """
+    w, h = img.size
+    if w * h <= _BAND_PIXELS:
+        return np.array(convert(img), dtype=np.uint8, copy=True)
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    step = max(1, _BAND_PIXELS // w)
+    for r in range(0, h, step):
+        out[r:r + step] = convert(img.crop((0, r, w, min(h, r + step))))
+    return out
 
 
 def _open(data: Any, max_pixels: int) -> Image.Image:
@@ -213,7 +243,10 @@ def read_image(
         raw_size = (img.size[1], img.size[0])
         cmyk_jpeg = img.mode == "CMYK" and img.format == "JPEG"
         try:
-            img = ImageOps.exif_transpose(img) or img
+            if isinstance(source, Image.Image):  # the caller's image: leave it as it is
+                img = ImageOps.exif_transpose(img) or img
+            else:  # our own: no full copy when there is nothing to turn (Pillow copies otherwise)
+                ImageOps.exif_transpose(img, in_place=True)
         except Exception:  # unreadable EXIF: keep the stored orientation rather than fail the image
             orientation = 1
         rgb, had_alpha = _to_rgb_uint8(img, alpha_background, cmyk_jpeg)

@@ -165,10 +165,14 @@ def remove_partial(out: Path, shard: InputShard) -> int:
     return len(stale)
 
 
-def manifest_dict(shards: list[InputShard], teacher: str, weights: str | None, input_size: int) -> dict[str, Any]:
-    """The manifest content for a job."""
-    return {"format": FORMAT, "version": VERSION, "teacher": teacher, "weights": weights,
-            "input_size": input_size, "shards": [{"name": s.name, "source": s.source()} for s in shards]}
+def manifest_dict(shards: list[InputShard], teacher: str, weights: str | None, input_size: int,
+                  max_tokens: int | None = None) -> dict[str, Any]:
+    """The manifest content for a job (``max_tokens``: the network-input budget, when known)."""
+    out = {"format": FORMAT, "version": VERSION, "teacher": teacher, "weights": weights,
+           "input_size": input_size, "shards": [{"name": s.name, "source": s.source()} for s in shards]}
+    if max_tokens is not None:
+        out["max_tokens"] = max_tokens
+    return out
 
 
 def read_manifest(out: Path) -> dict[str, Any] | None:
@@ -190,12 +194,14 @@ def read_manifest(out: Path) -> dict[str, Any] | None:
 
 
 def check_manifest(stored: dict[str, Any], wanted: dict[str, Any], out: Path) -> None:
-    """Refuse to continue a job whose teacher, input size or shards differ from the stored manifest.
+    """Refuse to continue a job whose teacher, input size, input budget or shards differ from the stored
+    manifest (folders started before the budget was recorded are not checked for it).
 
     Raises:
         PlanError: naming the first difference and the folder.
     """
-    for k in ("teacher", "input_size"):
+    keys = ["teacher", "input_size"] + (["max_tokens"] if "max_tokens" in stored and "max_tokens" in wanted else [])
+    for k in keys:
         if stored.get(k) != wanted[k]:
             raise PlanError(f"{out}: labelled with {k} {stored.get(k)!r}, this run asks for {wanted[k]!r}; "
                             "use another --out folder (labels from two settings must not mix)")

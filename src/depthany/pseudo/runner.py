@@ -22,7 +22,6 @@ are not supported.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -38,9 +37,12 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from .. import transforms
+from ..backends.torch_backend import TorchRunner
+from ..budget import DEFAULT_MAX_TOKENS, check_max_tokens
+from ..inference import InferencePipeline, pipeline_for
 from ..io.atomic import write_text_atomic
 from ..io.image import IMAGE_SUFFIXES, read_image
-from ..predictor import PRECISIONS
+from ..precision import check_precision
 from ..runtime.dist import DistEnv, all_reduce_sum, setup, teardown
 from ..runtime.progress import format_duration
 from ..transforms import normalize_image
@@ -77,6 +79,8 @@ class LabelJob:
         out: output folder (label shards, ``manifest.json``, ``report.json``).
         teacher: zoo name or alias, Hugging Face repo id, or a weights path; None = the bundled model.
         input_size: network short side (default: the teacher's).
+        max_tokens: network-input budget in patch tokens (:mod:`depthany.budget`); larger images are labelled
+            at a smaller network size (recorded in the label's ``input_budget``), too-thin ones fail.
         batch_size: images per forward pass (same network size only).
         workers: DataLoader worker processes per rank (0 = read in the main process).
         shard_size: images per file shard (image-file inputs only).
@@ -97,6 +101,7 @@ class LabelJob:
     device: str = "auto"
     precision: str = "fp32"
     resize: Resize = "exact"
+    max_tokens: int = DEFAULT_MAX_TOKENS
 
 
 @dataclass
@@ -163,11 +168,12 @@ class ShardReader(IterableDataset):  # type: ignore[type-arg]
     """Decodes and preprocesses the images of whole shards; worker w of W reads shards w, w + W, ...
 
     Yields :class:`Item` s: one ``image`` ((3, h, w) normalised input) or ``failed`` per sample, then ``end``
-    per shard, or ``broken`` when the shard itself cannot be read.
+    per shard, or ``broken`` when the shard itself cannot be read. ``pipeline`` decides the network size
+    (under its token budget) and, for ``resize="exact"``, does the preprocessing.
     """
 
-    def __init__(self, shards: list[InputShard], pre: Preprocess, input_size: int, resize: Resize = "exact") -> None:
-        self.shards, self.pre, self.input_size, self.resize = shards, pre, input_size, resize
+    def __init__(self, shards: list[InputShard], pipeline: InferencePipeline, resize: Resize = "exact") -> None:
+        self.shards, self.pipeline, self.resize = shards, pipeline, resize
 
     def __iter__(self) -> Iterator[Item]:
         info = get_worker_info()
@@ -183,23 +189,30 @@ class ShardReader(IterableDataset):  # type: ignore[type-arg]
                     continue
                 try:
                     img = read_image(data)
-                    x = (transforms.preprocess(img.rgb, self.pre, self.input_size)[0] if self.resize == "exact"
-                         else fast_preprocess(img.rgb, self.pre, self.input_size))
+                    if self.resize == "exact":
+                        prep = self.pipeline.prepare(img.rgb)
+                        x, fit = prep.x[0], prep.fit
+                    else:
+                        fit = self.pipeline.fit(*img.size)
+                        x = fast_preprocess(img.rgb, self.pipeline.spec.preprocess, fit.network_size)
                 except Exception as e:  # a bad image fails itself, not the shard
                     yield Item("failed", idx, key, None, {"error": f"{type(e).__name__}: {e}"})
                     continue
-                yield Item("image", idx, key, x, {"image_size": list(img.size), "src": src})
+                meta = {"image_size": list(img.size), "src": src}
+                if fit.shrunk:
+                    meta["input_budget"] = fit.as_meta()
+                yield Item("image", idx, key, x, meta)
         except ShardError as e:
             yield Item("broken", idx, "", None, {"error": str(e)})
             return
         yield Item("end", idx, "", None, {})
 
 
-def fast_preprocess(rgb: np.ndarray, pre: Preprocess, input_size: int) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, h, w) normalised input like :func:`depthany.transforms.preprocess`, in float32
-    with ``F.interpolate`` bicubic (a = -0.75, no antialias) instead of the float64 OpenCV replica."""
+def fast_preprocess(rgb: np.ndarray, pre: Preprocess, size: tuple[int, int]) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, h, w) normalised input at network ``size`` = (h, w) like
+    :func:`depthany.transforms.preprocess`, in float32 with ``F.interpolate`` bicubic (a = -0.75, no antialias)
+    instead of the float64 OpenCV replica."""
     x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
-    size = transforms.network_size(rgb.shape[0], rgb.shape[1], input_size, pre.multiple)
     x = transforms.resize_bicubic(x, size)[0]
     return normalize_image(x, pre.mean, pre.std).contiguous()
 
@@ -226,8 +239,8 @@ def pseudo_label(job: LabelJob, echo: Callable[[str], None] = print) -> LabelRep
         PlanError: bad inputs, or an output folder started with another teacher, size or inputs.
         WeightsError / ValueError: the teacher cannot be loaded, or a bad device / precision / size.
     """
-    if job.precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {job.precision!r}")
+    check_precision(job.precision)
+    check_max_tokens(job.max_tokens)
     if job.resize not in ("exact", "fast"):
         raise ValueError(f"resize must be 'exact' or 'fast', got {job.resize!r}")
     if job.batch_size < 1 or job.workers < 0:
@@ -243,9 +256,10 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
     out = Path(job.out)
     shards = plan_shards(list(job.inputs), job.shard_size, exclude=(out,))
     model, spec = load_model(job.teacher, device=env.device)
-    size = job.input_size or spec.preprocess.input_size
-    transforms.network_size(1, 1, size, spec.preprocess.multiple)  # validates the size
-    wanted = manifest_dict(shards, spec.name, spec.extra.get("weights"), size)
+    pipeline = pipeline_for(spec, job.input_size, job.max_tokens)  # validates the size and the budget
+    size = pipeline.input_size
+    runner = TorchRunner(model, job.precision, env.device)
+    wanted = manifest_dict(shards, spec.name, spec.extra.get("weights"), size, job.max_tokens)
     stored = read_manifest(out)
     if stored is not None:
         check_manifest(stored, wanted, out)
@@ -263,11 +277,10 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
          f"{size}, batch {job.batch_size}, {env.device} {job.precision}")
     echo(f"this process: {len(mine)} shards, {skipped} already finished")
 
-    autocast = (contextlib.nullcontext() if job.precision == "fp32"
-                else torch.autocast(env.device.type, dtype=PRECISIONS[job.precision]))
     metric = spec.arch.head == "metric"
     base_meta = {"teacher": spec.name, "weights": spec.extra.get("weights"), "kind": "disparity",
-                 "teacher_head": spec.arch.head, "input_size": size, "resize": job.resize}
+                 "teacher_head": spec.arch.head, "input_size": size, "max_tokens": job.max_tokens,
+                 "resize": job.resize}
     kill_after = _kill_after(env.rank)
 
     writers: dict[int, ShardWriter] = {}
@@ -283,9 +296,8 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
 
     def run(items: list[Item]) -> None:
         t0 = time.perf_counter()
-        x = torch.stack([it.x for it in items]).to(env.device)  # type: ignore[misc]
-        with torch.inference_mode(), autocast:
-            pred = model(x).float()
+        x = torch.stack([it.x for it in items])  # type: ignore[misc]
+        pred = pipeline.forward(runner, x)
         if metric:  # labels are always disparity-like: 1 / metres
             pred = 1.0 / pred.clamp(min=1e-6)
         pred_np = pred.cpu().numpy()
@@ -310,7 +322,7 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
                 run(buckets.pop(k))
 
     t_start = time.perf_counter()
-    loader: DataLoader[Item] = DataLoader(ShardReader(todo, spec.preprocess, size, job.resize), batch_size=None,
+    loader: DataLoader[Item] = DataLoader(ShardReader(todo, pipeline, job.resize), batch_size=None,
                                           num_workers=min(job.workers, len(todo)),
                                           collate_fn=_identity)  # type: ignore[arg-type]  # batch_size=None: one item
     for item in loader:

@@ -13,15 +13,22 @@ The model is loaded once and stays resident; requests are decoded in the thread 
       while streaming, so chunked uploads are caught too)
 415   the upload is not an image format the service reads
 422   no ``image`` file field, an empty, truncated or corrupt image, more pixels than
-      ``max_pixels``, or a bad ``format``/``cmap`` value
+      ``max_pixels``, an image too thin to fit the network-input budget (``max_tokens``), or a bad
+      ``format``/``cmap`` value
 406   the Accept header allows none of the formats
-503   the queue is full; ``Retry-After`` says when to come back
+503   the queue is full (``Retry-After`` says when to come back), or the service is shutting down
 ====  ===========================================================================================
+
+An image whose official network input exceeds ``max_tokens`` runs at a smaller network size that fits
+(:mod:`depthany.budget`); the answer says so in the ``X-Input-Budget`` header, in the JSON body's
+``input_budget`` and in the server log. Run the service with ``depthany serve`` or :func:`run_server`, whose
+shutdown does not wait for a long forward pass (see ``docs/serving.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,15 +41,17 @@ from fastapi.responses import JSONResponse, Response
 from PIL import UnidentifiedImageError
 
 from .. import __version__
+from ..budget import InputBudgetError, shrink_note
 from ..io.colormap import COLORMAPS, DEFAULT_CMAP, cmap_name
 from ..io.image import ImageReadError, read_image
-from .batching import DynamicBatcher, QueueFull
-from .responses import MEDIA_TYPES, NotAcceptable, choose_format, encode
+from .batching import DynamicBatcher, QueueFull, ShuttingDown
+from .responses import MEDIA_TYPES, NotAcceptable, budget_header, choose_format, encode
 
 if TYPE_CHECKING:
     from ..predictor import DepthPredictor
 
 MiB = 1 << 20
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +66,8 @@ class ServeConfig:
         max_pixels: largest image in pixels (422 above); checked from the header before decoding.
         default_format: response format without ``?format=`` or a specific Accept header.
         cmap: default colour map for ``format=color``.
+        max_tokens: network-input budget per request in patch tokens; None = the predictor's (default 10,952).
+        shutdown_grace_s: on shutdown, how long a running forward pass may finish before it is interrupted.
     """
 
     max_batch: int = 4
@@ -66,6 +77,8 @@ class ServeConfig:
     max_pixels: int = 40_000_000
     default_format: str = "json"
     cmap: str = DEFAULT_CMAP
+    max_tokens: int | None = None
+    shutdown_grace_s: float = 2.0
 
 
 class _BodyLimit:
@@ -116,6 +129,11 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
         raise ValueError(f"default_format must be one of {', '.join(MEDIA_TYPES)}, got {cfg.default_format!r}")
     if cfg.max_upload_bytes < 1 or cfg.max_pixels < 1:
         raise ValueError(f"max_upload_bytes and max_pixels must be >= 1, got {cfg.max_upload_bytes}, {cfg.max_pixels}")
+    if cfg.shutdown_grace_s < 0:
+        raise ValueError(f"shutdown_grace_s must be >= 0, got {cfg.shutdown_grace_s}")
+    if cfg.max_tokens is not None and cfg.max_tokens != predictor.max_tokens:
+        predictor = predictor.with_settings(max_tokens=cfg.max_tokens)  # validates it
+    cfg.max_tokens = predictor.max_tokens
     batcher = DynamicBatcher(predictor, cfg.max_batch, cfg.max_wait_ms, cfg.max_queue)
     spec = predictor.spec
 
@@ -125,7 +143,7 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
         try:
             yield
         finally:
-            batcher.stop()
+            batcher.stop(cfg.shutdown_grace_s)
 
     app = FastAPI(title="depthany", version=__version__, lifespan=lifespan,
                   description="Monocular depth with Depth Anything: upload an image, get depth back.")
@@ -137,14 +155,16 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
         "id": spec.name, "object": "model", "family": spec.arch.family, "encoder": spec.arch.encoder.name,
         "kind": "metric_depth" if spec.arch.head == "metric" else "relative_disparity",
         "unit": "m" if spec.arch.head == "metric" else None, "max_depth": spec.arch.max_depth,
-        "input_size": predictor.input_size, "precision": predictor.precision, "device": str(predictor.device),
+        "input_size": predictor.input_size, "max_tokens": predictor.max_tokens, "precision": predictor.precision,
+        "device": str(predictor.device),
         "licence": spec.licence, "description": spec.description,
     }
 
     @app.get("/healthz", summary="Liveness and queue state")
     async def healthz() -> dict[str, Any]:
         s = batcher.stats
-        return {"status": "ok", "model": spec.name, "queued": batcher.queued, "max_queue": cfg.max_queue,
+        return {"status": "ok", "model": spec.name, "queued": batcher.queued, "in_flight": batcher.in_flight,
+                "max_queue": cfg.max_queue,
                 "requests": s.requests, "batches": s.batches, "mean_batch": round(s.mean_batch, 3),
                 "rejected": s.rejected}
 
@@ -177,18 +197,30 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
         except ValueError as e:
             raise HTTPException(422, str(e)) from None
         data = await image.read()
+        name = image.filename or "upload"
         try:
             loaded = await run_in_threadpool(read_image, data, max_pixels=cfg.max_pixels)
         except ImageReadError as e:
-            name = image.filename or "upload"
             raise HTTPException(_image_error_status(e), str(e).replace("<bytes>", name, 1)) from None
         try:
             future = batcher.submit(loaded)
+        except InputBudgetError as e:
+            raise HTTPException(422, f"{name}: {e}") from None
         except QueueFull as e:
             return JSONResponse({"detail": str(e)}, status_code=503, headers={"Retry-After": str(e.retry_after)})
-        result, info = await asyncio.wrap_future(future)
+        except ShuttingDown as e:
+            return JSONResponse({"detail": str(e)}, status_code=503)
+        try:
+            result, info = await asyncio.wrap_future(future)
+        except ShuttingDown as e:
+            return JSONResponse({"detail": str(e)}, status_code=503)
         extra = {"source": image.filename} if image.filename else {}
+        budget = result.meta.get("input_budget", {})
+        if budget.get("shrunk"):
+            log.warning("%s: %s", name, shrink_note(budget, result.image_size))
         body, media, headers = await run_in_threadpool(encode, result, fmt, cmap_used, extra)
+        if budget:
+            headers["X-Input-Budget"] = budget_header(budget)
         headers.update({"X-Batch-Size": str(info.size), "X-Queue-Ms": f"{info.queued_s * 1000:.1f}",
                         "X-Inference-Ms": f"{info.run_s * 1000:.1f}",
                         "X-Total-Ms": f"{(time.perf_counter() - t0) * 1000:.1f}"})

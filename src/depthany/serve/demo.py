@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..budget import DEFAULT_MAX_TOKENS, check_max_tokens, shrink_note
 from ..geometry.pointcloud import write_ply
 from ..io.colormap import COLORMAPS, DEFAULT_CMAP
 from ..io.depth import write_npy, write_png16
@@ -97,10 +98,13 @@ class DemoBackend:
         workdir: where output files are written (one subfolder per request; old ones are swept).
         cache_size: loaded models kept in memory.
         keep_runs: request subfolders kept on disk (Gradio copies outputs into its own cache).
+        max_tokens: network-input budget per image (:mod:`depthany.budget`); larger inputs are shrunk to fit
+            (the info text says so), too-thin images are refused with a message.
     """
 
     def __init__(self, choices: list[ModelChoice], device: str = "cpu", precision: str = "fp32",
-                 workdir: str | Path | None = None, cache_size: int = 2, keep_runs: int = 16) -> None:
+                 workdir: str | Path | None = None, cache_size: int = 2, keep_runs: int = 16,
+                 max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         if not choices:
             raise ValueError("no model to offer: no zoo weights are on disk and no --weights file was given; see "
                              "`depthany models` (CACHED column) or pass --weights FILE")
@@ -109,6 +113,7 @@ class DemoBackend:
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="depthany-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.cache_size, self.keep_runs = cache_size, keep_runs
+        self.max_tokens = check_max_tokens(max_tokens)
         self._models: OrderedDict[str, DepthPredictor] = OrderedDict()
         self._lock = threading.Lock()
         self._runs = 0
@@ -125,14 +130,15 @@ class DemoBackend:
             base = self._models.get(label)
             if base is None:
                 c = self.choices[label]
-                base = DepthPredictor.from_pretrained(c.model, c.weights, self.device, self.precision)  # type: ignore[arg-type]
+                base = DepthPredictor.from_pretrained(c.model, c.weights, self.device, self.precision,  # type: ignore[arg-type]
+                                                      max_tokens=self.max_tokens)
                 self._models[label] = base
                 while len(self._models) > self.cache_size:
                     self._models.popitem(last=False)
             self._models.move_to_end(label)
         if input_size is None or input_size == base.input_size:
             return base
-        return DepthPredictor(base.model, base.spec, base.device, base.precision, int(input_size))
+        return base.with_settings(input_size=int(input_size))
 
     def default_input_size(self, label: str) -> int:
         """Input size of the first load of ``label`` (the model's own)."""
@@ -173,6 +179,9 @@ class DemoBackend:
                  f"image {result.values.shape[1]}x{result.values.shape[0]}, network "
                  f"{result.network_size[1]}x{result.network_size[0]}, inference {elapsed:.2f} s",
                  "16-bit PNG: value = offset + scale * q (see the `depthany` PNG text chunk)"]
+        budget = result.meta.get("input_budget", {})
+        if budget.get("shrunk"):
+            lines.append(f"network input shrunk to the budget: {shrink_note(budget, result.image_size)}")
         if result.is_metric:
             ply, view, k = self._point_clouds(result, loaded.rgb, run, stem)
             lines.append(f"point cloud: {k}")

@@ -80,6 +80,14 @@ def choose_format(format_param: str | None, accept: str | None, default: str = "
                         "with ?format=color), application/x-npy and application/json")
 
 
+def budget_header(budget: dict[str, Any]) -> str:
+    """``X-Input-Budget``: ``"ok"``, or ``"shrunk from HxW"`` (the official network size) when shrunk."""
+    if not budget.get("shrunk"):
+        return "ok"
+    oh, ow = budget["official_size"]
+    return f"shrunk from {oh}x{ow}"
+
+
 def _metadata(result: DepthResult) -> dict[str, Any]:
     v = result.values
     finite = v[np.isfinite(v)]
@@ -90,6 +98,7 @@ def _metadata(result: DepthResult) -> dict[str, Any]:
         "width": int(v.shape[1]),
         "height": int(v.shape[0]),
         "network_size": [int(x) for x in result.network_size],
+        "input_budget": result.meta.get("input_budget"),
         "min": float(finite.min()) if finite.size else None,
         "max": float(finite.max()) if finite.size else None,
         "meaning": ("depth in metres along the optical axis" if result.is_metric else

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..models import DepthAnything
+from ..precision import autocast as precision_autocast
 from ..runtime.dist import DistEnv, setup, teardown
 from ..weights.load import spec_to_json
 from ..zoo import ModelSpec
@@ -122,7 +123,7 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     validator = Validator(recipe.data.val, run.spec, recipe.data.crop_size) if recipe.data.val.path else None
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
-        return torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16")
+        return precision_autocast(env.device, recipe.precision, strict=False)
 
     log = _open_log(recipe, run_dir, env, run, resumed=state is not None)
     echo(f"training {run.spec.name}: {run.spec.arch.encoder.name} {run.spec.arch.head}, steps {run.start_step}->{stop} "

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import transforms, zoo
+from .. import zoo
 from ..align import AlignmentError, fit_scale_shift
 from ..data.rgbd import RGBDFolder
 from ..eval.metrics import abs_rel, delta
+from ..inference import pipeline_for
 from ..runtime.dist import DistEnv, all_reduce_sum
 from .config import RecipeError, ValCfg
 
@@ -72,6 +73,7 @@ class Validator:
             raise RecipeError(f"data.val.path: {cfg.path} holds no samples")
         self.spec = spec
         self.size = cfg.input_size or default_size
+        self.pipeline = pipeline_for(spec, self.size)  # the predictor's own pre/postprocessing and budget
 
     @torch.no_grad()
     def run(self, model: nn.Module, env: DistEnv,
@@ -89,11 +91,12 @@ class Validator:
             s = self.folder[i]
             if s.valid.sum() < 2:
                 continue
-            x = transforms.preprocess(s.rgb, self.spec.preprocess, self.size).to(env.device)
-            with autocast():
-                out = model(x).float()
-            out = transforms.postprocess(out, s.depth.shape, self.spec.preprocess.output_align_corners)
-            pred = out[0].cpu().numpy()
+
+            def network(x: torch.Tensor) -> torch.Tensor:
+                with autocast():
+                    return model(x.to(env.device))
+
+            pred = self.pipeline.run(network, s.rgb).numpy()
             errs = metric_errors(pred, s.depth, s.valid) if metric else relative_errors(pred, s.depth, s.valid)
             sums += torch.tensor([errs[0], errs[1], 1.0], dtype=torch.float64)
         model.train(was_training)

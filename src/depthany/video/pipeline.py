@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ..budget import InputBudgetError, shrink_note
 from ..io.colormap import DEFAULT_CMAP, cmap_name, colorize
 from ..io.visual import side_by_side
 from .encode import Retimer, VideoEncoder
@@ -131,6 +132,9 @@ class VideoReport:
             :mod:`.flicker`).
         resets: frames on which the temporal reference restarted (the first frame and scene cuts).
         kind, unit: what the raw values are.
+        frame_size: (H, W) of the frames, once one was predicted.
+        input_budget: the network-input budget as applied to the frames (``DepthResult.meta["input_budget"]``:
+            ``shrunk`` is True when the frames ran below the official network size), once one was predicted.
     """
 
     source: str
@@ -147,6 +151,8 @@ class VideoReport:
     resets: int = 0
     kind: str = "relative_disparity"
     unit: str | None = None
+    frame_size: tuple[int, int] | None = None
+    input_budget: dict[str, Any] | None = None
     alignment: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
     @property
@@ -160,6 +166,14 @@ def _nearness(values: np.ndarray, metric: bool) -> np.ndarray:
         return values
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.isfinite(values) & (values > 0), 1.0 / values, np.nan).astype(np.float32)
+
+
+def _check_budget(predictor: DepthPredictor, name: str, size: tuple[int, int]) -> None:
+    """Raise :class:`InputBudgetError` naming the input when its frames cannot be fitted into the budget."""
+    try:
+        predictor.pipeline.fit(*size)
+    except InputBudgetError as e:
+        raise InputBudgetError(f"{name}: frames of {e}") from None
 
 
 def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
@@ -261,6 +275,7 @@ def process_video(
     options: VideoOptions | None = None,
     progress: Callable[[Progress], None] | None = None,
     calibration: Calibration | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> VideoReport:
     """Predict depth for every frame of ``source`` and write a depth video (and optionally raw depth).
 
@@ -272,6 +287,8 @@ def process_video(
         progress: called after every batch with a :class:`Progress`.
         calibration: turns a relative model's output into metres (see :mod:`depthany.geometry.calibrate`);
             applied frame by frame to the raw predictions.
+        log: called with a note when the frames run below the official network size (the network-input
+            budget, :mod:`depthany.budget`; frames share a size, so once).
 
     Returns:
         a :class:`VideoReport`. A Ctrl-C during the run returns a report with ``interrupted=True`` after
@@ -279,6 +296,8 @@ def process_video(
 
     Raises:
         VideoReadError: the input cannot be opened, or no frame could be decoded (naming it).
+        InputBudgetError: the frames are too thin to fit the predictor's network-input budget (naming the
+            input; checked before any work when the container states the frame size).
         ValueError: bad options.
     """
     opts = options or VideoOptions()
@@ -286,6 +305,13 @@ def process_video(
     if output is None and opts.raw_format is None:
         raise ValueError("nothing to write: give an output video, raw output, or both")
     src = source if isinstance(source, FrameSource) else open_source(source)
+    if src.size is not None:
+        try:
+            _check_budget(predictor, src.name, src.size)
+        except InputBudgetError:
+            if not isinstance(source, FrameSource):
+                src.close()
+            raise
     metric = predictor.spec.arch.head == "metric" or calibration is not None
     temporal = opts.temporal or ("none" if metric else "ema")
     aligner = TemporalAligner(momentum=opts.momentum) if temporal == "ema" else None
@@ -308,7 +334,14 @@ def process_video(
     try:
         with _stop_on_ctrl_c() as stop_requested:
             for batch in _batches(frames, predictor.batch_size):
+                if report.frame_size is None:
+                    report.frame_size = batch[0].rgb.shape[:2]
+                    _check_budget(predictor, src.name, report.frame_size)
                 results = predictor.predict_batch([f.rgb for f in batch])
+                if report.input_budget is None:
+                    report.input_budget = results[0].meta.get("input_budget")
+                    if log is not None and report.input_budget and report.input_budget.get("shrunk"):
+                        log(f"note: {src.name}: frames: {shrink_note(report.input_budget, report.frame_size)}")
                 for frame, result in zip(batch, results):
                     if stop_requested():
                         raise KeyboardInterrupt

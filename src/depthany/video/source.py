@@ -105,17 +105,20 @@ class AVSource(FrameSource):
         options: FFmpeg input options (``{"rtsp_transport": "tcp"}``, ``{"framerate": "30"}``, ...).
         live: mark a webcam/stream (no end, no length).
         timeout: seconds to wait when opening and reading network streams.
+        max_pixels: refuse frames with more pixels than this (like images; checked before converting a frame).
 
     Raises:
-        VideoReadError: missing file, not a video, no video stream, or the stream/device cannot be opened.
+        VideoReadError: missing file, not a video, no video stream, frames over ``max_pixels``, or the
+            stream/device cannot be opened.
     """
 
     def __init__(self, target: str | Path, fmt: str | None = None, options: dict[str, str] | None = None,
-                 live: bool = False, timeout: float | None = None) -> None:
+                 live: bool = False, timeout: float | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         import av
 
         self.name = str(target)
         self.live = live
+        self.max_pixels = max_pixels
         if not live:
             p = Path(target)
             if not p.exists():
@@ -149,9 +152,16 @@ class AVSource(FrameSource):
         self.time_base = self._stream.time_base or Fraction(1, max(1, round(self.fps)))
         self.frame_count = int(self._stream.frames) if self._stream.frames and not live else None
         ctx = self._stream.codec_context
+        self._closed = False
         if ctx.width and ctx.height:
             self.size = (int(ctx.height), int(ctx.width))
-        self._closed = False
+            self._check_size(int(ctx.width), int(ctx.height))
+
+    def _check_size(self, width: int, height: int) -> None:
+        if width * height > self.max_pixels:
+            self.close()
+            raise VideoReadError(f"{self.name}: {width}x{height} frames = {width * height:,} pixels exceed the limit "
+                                 f"of {self.max_pixels:,}")
 
     def __iter__(self) -> Iterator[Frame]:
         import av
@@ -170,6 +180,7 @@ class AVSource(FrameSource):
                 # Truncated or corrupt data: stop here and let the caller finish the output.
                 self.error = f"decoding stopped after {index} frames: {_reason(e)}"
                 return
+            self._check_size(frame.width, frame.height)
             rgb = _rotate(frame.to_ndarray(format="rgb24"), int(getattr(frame, "rotation", 0) or 0))
             if self.size is None or index == 0:
                 self.size = (rgb.shape[0], rgb.shape[1])
@@ -299,12 +310,13 @@ def open_source(spec: str | Path, *, fps: float | None = None, max_pixels: int =
         text = f"/dev/video{text}"
     if text.startswith("/dev/video"):
         opts = {"framerate": f"{fps:g}"} if fps else {}
-        source: FrameSource = AVSource(text, fmt="v4l2", options=opts, live=True, timeout=timeout)
+        source: FrameSource = AVSource(text, fmt="v4l2", options=opts, live=True, timeout=timeout,
+                                       max_pixels=max_pixels)
     elif text.lower().startswith(STREAM_PREFIXES):
         opts = {"rtsp_transport": "tcp"} if text.lower().startswith(("rtsp://", "rtsps://")) else {}
-        source = AVSource(text, options=opts, live=True, timeout=timeout)
+        source = AVSource(text, options=opts, live=True, timeout=timeout, max_pixels=max_pixels)
     elif any(c in text for c in "*?[") or Path(text).is_dir():
         source = ImageSequenceSource(text, fps or DEFAULT_SEQUENCE_FPS, max_pixels)
     else:
-        source = AVSource(text)  # a file keeps its own timestamps; ``fps`` does not apply
+        source = AVSource(text, max_pixels=max_pixels)  # a file keeps its own timestamps; ``fps`` does not apply
     return source

@@ -207,7 +207,7 @@ def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
         arch = zoo.Arch(enc, tuple(a["layers"]), int(a["features"]), tuple(a["out_channels"]), a["head"],
                         a["max_depth"], a["family"])
         pre = zoo.Preprocess(int(p["input_size"]), int(p["multiple"]), tuple(p["mean"]), tuple(p["std"]),
-                             bool(p["output_align_corners"]))
+                             bool(p["output_align_corners"]), str(p.get("pipeline", "depth_anything")))
         return zoo.ModelSpec(str(d["name"]), arch, pre, (), d.get("licence", "unknown"),
                              description=d.get("description", ""))
     except (TypeError, ValueError, KeyError) as e:

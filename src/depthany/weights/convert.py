@@ -13,13 +13,12 @@ from typing import cast
 import torch
 
 from .. import zoo
+from ..precision import check_precision, torch_dtype
 from .errors import WeightsError
 from .load import OPTIONAL_KEYS, check_fits, expected_shapes
 from .read import Checkpoint
 from .resolve import looks_like_path, resolve_checkpoint
 from .save import FOLDER_FORMATS, OUT_FORMATS, OutFormat, save_weights
-
-DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -63,8 +62,8 @@ def convert_weights(
     """
     if to not in OUT_FORMATS:
         raise ValueError(f"--to must be one of {', '.join(OUT_FORMATS)}, got {to!r}")
-    if dtype is not None and dtype not in DTYPES:
-        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype is not None:
+        check_precision(dtype, "--dtype")
     out = Path(output).expanduser()
     if out.exists() and not overwrite:
         raise WeightsError(f"{out}: already exists; pass --overwrite to replace it")
@@ -85,7 +84,7 @@ def convert_weights(
     if filled:  # e.g. an absent mask_token: official loaders are strict, so write the zeros we would load
         shapes, like = expected_shapes(spec_out.arch), sd["pretrained.cls_token"]
         sd.update({key: torch.zeros(shapes[key], dtype=like.dtype) for key in filled})
-    save_weights(sd, spec_out, out, cast(OutFormat, to), DTYPES[dtype] if dtype else None)
+    save_weights(sd, spec_out, out, cast(OutFormat, to), torch_dtype(dtype) if dtype else None)
     written = [t for k, t in sd.items() if to != "dinov2" or k.startswith("pretrained.")]
     stored = {str(t.dtype).removeprefix("torch.") for t in written if t.is_floating_point()}
     return ConvertResult(out, to, ckpt.path, ckpt.layout, spec_out.name, len(written),
