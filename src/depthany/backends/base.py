@@ -19,7 +19,7 @@ Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
 # Stated accuracy against the exact path (PyTorch eager fp32 on the same weights and input):
-# fp32 backends: max |out - ref| / max |ref| (relative to the output range), see accuracy.max_rel_error;
+# fp32 backends: max |out - ref| / (max(ref) - min(ref)), the output's range; see accuracy.max_rel_error;
 # reduced precision: AbsRel with the fp32 output as ground truth, see accuracy.absrel.
 EXACT_TOLERANCE = 1e-5
 REDUCED_TOLERANCE = 0.015
