@@ -9,7 +9,6 @@ import torch
 from depthany import zoo
 from depthany.weights import expected_shapes
 
-
 OUTPUT_BIAS = "depth_head.scratch.output_conv2.2.bias"
 
 
