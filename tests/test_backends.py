@@ -90,6 +90,9 @@ def test_reduced_precision_within_the_stated_bound(bundled, onnx_cache, backend,
     """The stated 1.5 % AbsRel, on the bundled *trained* model and real photos (random tiny networks amplify
     rounding far beyond what trained weights do, so they cannot check the stated bound). Measured with torch
     autocast bf16: 0.2-0.3 %."""
+    really_reduced = backend != "openvino" or _has_cpu_flag("avx512_bf16")
+    if not really_reduced:  # and its ONNX export of the bundled model would cost a minute for nothing
+        pytest.skip("without bf16 units OpenVINO executes f32: no reduced precision to measure on this CPU")
     model, spec = bundled
     rgb = np.asarray(Image.open(EXAMPLES / photo).convert("RGB"))
     if portrait:
@@ -103,8 +106,7 @@ def test_reduced_precision_within_the_stated_bound(bundled, onnx_cache, backend,
     assert not runner.exact and runner.tolerance == REDUCED_TOLERANCE
     err = absrel(out, ref)
     assert err <= REDUCED_TOLERANCE, f"{backend} {precision} AbsRel {err:.2%} on {photo}"
-    if backend != "openvino" or _has_cpu_flag("avx512_bf16"):  # without bf16 units OpenVINO runs f32
-        assert max_rel_error(out, ref) > 1e-4  # it really ran in reduced precision
+    assert max_rel_error(out, ref) > 1e-4  # it really ran in reduced precision
 
 
 @pytest.mark.skipif(not _installed("openvino"), reason="openvino not installed")
