@@ -38,14 +38,15 @@ def tiny_spec(head: str = "relative", family: str = "v2", max_depth: float | Non
     return zoo.ModelSpec(f"test-tiny-{family}-{head}", arch, pre, (), "Apache-2.0")
 
 
-def randomize(model: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
-    """Random weights with a positive output bias, so ReLU outputs are not all zero."""
+def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give ``model`` the random weights of :func:`weights_helpers.random_state` (in place), so its output varies
+    with the image and spans a real range (about [0, 2] for a relative head), not a near-constant map."""
+    from weights_helpers import random_value
+
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.copy_(torch.randn(p.shape, generator=g) * std)
-            if name.endswith("output_conv2.2.bias"):
-                p.fill_(0.5)
+            p.copy_(random_value(name, tuple(p.shape), g))
     return model
 
 

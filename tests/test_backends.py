@@ -1,24 +1,25 @@
-"""Every backend against the exact path (PyTorch eager fp32, same weights, same input) within its stated
-tolerance, at square and non-square sizes; backend selection; errors that name the extra to install."""
+"""Every backend within its stated tolerance, at square and non-square sizes: fp32 against an independent
+functional re-implementation of the official forward (tests/official_forward.py) and against the exact path
+(PyTorch eager fp32, same weights, same input); reduced precision on the bundled trained model against the
+exact path within the stated AbsRel bound. Backend selection; errors that name the extra to install."""
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from backend_helpers import TEST_SIZES, onnx_cache, tiny_input, tiny_model  # noqa: F401 (fixture)
 from conftest import tiny_spec
-from depthany import backends
+from depthany import backends, transforms, zoo
 from depthany.accuracy import EXACT_TOLERANCE, REDUCED_TOLERANCE, absrel, max_rel_error
+from official_forward import official_forward
 
-# The 6-block, 32-wide random test model amplifies bf16/fp16 rounding (AbsRel 0.3-2.7 % over seeds for
-# torch autocast); the stated 1.5 % is for the zoo architectures and is checked on ViT-S in the slow tier
-# (test_vits_backends_within_tolerance) and reported by `depthany bench`. Here the bound only has to catch a
-# broken reduced-precision path (a wrong graph is off by ~100 %).
-TINY_REDUCED_TOLERANCE = 0.05
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _installed(name: str) -> bool:
@@ -32,8 +33,10 @@ def _has_cpu_flag(flag: str) -> bool:
         return False
 
 
-CASES = [pytest.param(b, p, marks=pytest.mark.skipif(not _installed(b), reason=f"{b} not installed"), id=f"{b}-{p}")
-         for b in backends.INFOS for p in backends.INFOS[b].precisions["cpu"]]
+def _cases(exact: bool) -> list:
+    return [pytest.param(b, p, marks=pytest.mark.skipif(not _installed(b), reason=f"{b} not installed"),
+                         id=f"{b}-{p}")
+            for b in backends.INFOS for p in backends.INFOS[b].precisions["cpu"] if (p == "fp32") == exact]
 
 
 @pytest.fixture(scope="module")
@@ -55,26 +58,54 @@ def runners(model, onnx_cache):  # noqa: F811
 
 
 @pytest.mark.parametrize("b,h,w", TEST_SIZES)
-@pytest.mark.parametrize("backend,precision", CASES)
-def test_backend_matches_exact_path(runners, model, backend, precision, b, h, w) -> None:
+@pytest.mark.parametrize("backend,precision", _cases(exact=True))
+def test_fp32_backend_matches_the_official_forward(runners, model, backend, precision, b, h, w) -> None:
     runner = runners(backend, precision)
     x = tiny_input(b, h, w, seed=b * 100 + h + w)
     with torch.inference_mode():
-        ref = model(x)
+        official = official_forward(model.state_dict(), tiny_spec().arch, x)
+        exact = model(x)
     out = runner(x)
     assert out.dtype == torch.float32 and out.device.type == "cpu" and out.shape == (b, h, w)
-    if precision == "fp32":
-        assert runner.exact and runner.tolerance == EXACT_TOLERANCE
-        err = max_rel_error(out, ref)
-        assert err <= EXACT_TOLERANCE, f"{backend} fp32 max rel error {err:.2e} at {b}x{h}x{w}"
-        if backend == "torch":
-            assert torch.equal(out, ref)  # the reference itself, bit for bit
-    else:
-        assert not runner.exact and runner.tolerance == REDUCED_TOLERANCE
-        err = absrel(out, ref)
-        assert err <= TINY_REDUCED_TOLERANCE, f"{backend} {precision} AbsRel {err:.2%} at {b}x{h}x{w}"
-        if backend != "openvino" or _has_cpu_flag("avx512_bf16"):  # without bf16 units OpenVINO runs f32
-            assert max_rel_error(out, ref) > 1e-4  # it really ran in reduced precision
+    assert runner.exact and runner.tolerance == EXACT_TOLERANCE
+    err = max_rel_error(out, official)  # measured: torch 5e-7 (42x56) to 1.4e-6 (518x518) of the range
+    assert err <= EXACT_TOLERANCE, f"{backend} fp32 max rel error {err:.2e} vs the official forward at {b}x{h}x{w}"
+    if backend != "torch":  # the stated criterion: within 1e-5 of the exact path (torch fp32 is that path)
+        assert max_rel_error(out, exact) <= EXACT_TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def bundled() -> tuple[torch.nn.Module, zoo.ModelSpec]:
+    from depthany.weights import load_model
+
+    return load_model(zoo.BUNDLED_NAME)
+
+
+@pytest.mark.parametrize("photo,input_size,portrait", [("park_trees.jpg", 140, False),
+                                                       ("room_pillar.jpg", 182, True)])
+@pytest.mark.parametrize("backend,precision", _cases(exact=False))
+def test_reduced_precision_within_the_stated_bound(bundled, onnx_cache, backend, precision, photo,  # noqa: F811
+                                                   input_size, portrait) -> None:
+    """The stated 1.5 % AbsRel, on the bundled *trained* model and real photos (random tiny networks amplify
+    rounding far beyond what trained weights do, so they cannot check the stated bound). Measured with torch
+    autocast bf16: 0.2-0.3 %."""
+    really_reduced = backend != "openvino" or _has_cpu_flag("avx512_bf16")
+    if not really_reduced:  # and its ONNX export of the bundled model would cost a minute for nothing
+        pytest.skip("without bf16 units OpenVINO executes f32: no reduced precision to measure on this CPU")
+    model, spec = bundled
+    rgb = np.asarray(Image.open(EXAMPLES / photo).convert("RGB"))
+    if portrait:
+        rgb = np.ascontiguousarray(rgb.transpose(1, 0, 2))
+    x = transforms.preprocess(rgb, spec.preprocess, input_size)
+    with torch.inference_mode():
+        ref = model(x)
+    runner = backends.make_runner(backend, model, precision, "cpu", name=spec.name)
+    out = runner(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert not runner.exact and runner.tolerance == REDUCED_TOLERANCE
+    err = absrel(out, ref)
+    assert err <= REDUCED_TOLERANCE, f"{backend} {precision} AbsRel {err:.2%} on {photo}"
+    assert max_rel_error(out, ref) > 1e-4  # it really ran in reduced precision
 
 
 @pytest.mark.skipif(not _installed("openvino"), reason="openvino not installed")
@@ -195,6 +226,10 @@ def test_error_measures_on_known_values() -> None:
     # pixel 0 (ref 0) is below the 1% floor and left out: mean(0.1, 0, 0) = 1/30
     assert absrel(out, ref) == pytest.approx((0.1 / 1.0) / 3)
     assert max_rel_error(ref, ref) == 0.0 and absrel(ref, ref) == 0.0
+    # relative to the range, not the maximum: a map on an offset of 10 varying by 1 (max |ref| would give 0.009)
+    assert max_rel_error(np.array([10.0, 11.0, 10.5]), np.array([10.0, 11.0, 10.6])) == pytest.approx(0.1)
+    assert max_rel_error(np.full(3, 2.0), np.full(3, 4.0)) == pytest.approx(0.5)  # constant: max |ref|
+    assert max_rel_error(np.ones(3), np.zeros(3)) == 1.0  # all zero: the absolute error
     with pytest.raises(ValueError, match="shapes differ"):
         max_rel_error(out, ref[:1])
 

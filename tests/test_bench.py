@@ -13,18 +13,29 @@ import torch
 from backend_helpers import tiny_model
 from conftest import tiny_spec
 from depthany import zoo
+from depthany.accuracy import REDUCED_TOLERANCE
 from depthany.bench.flops import model_flops
 from depthany.bench.pipeline import STAGES, OursPipeline, image_size_for, synthetic_jpegs
 from depthany.bench.timing import interleaved, summarize
+from official_arch import REFERENCE, dpt_flops
 
 
-def test_flops_match_the_published_counts() -> None:
-    """115.3 GFLOP (ViT-S) and 380.7 GFLOP (ViT-B) per 518x518 image; linear in the batch."""
-    s, b = zoo.get_spec("da2-small").arch, zoo.get_spec("da2-base").arch
-    assert model_flops(s, 518, 518) == 115_267_534_080
-    assert round(model_flops(b, 518, 518) / 1e9, 1) == 380.7
-    assert model_flops(s, 518, 686, 4) == 4 * model_flops(s, 518, 686)
-    assert model_flops(s, 518, 686) > model_flops(s, 518, 518)
+@pytest.mark.parametrize("name", ["da2-small", "da2-base", "da2-mini"])
+@pytest.mark.parametrize("h,w,batch", [(518, 518, 1), (518, 686, 1), (364, 490, 2), (70, 98, 4)])
+def test_flops_match_the_hand_count(name, h, w, batch) -> None:
+    """torch's FLOP counter on our model against FLOPs counted by hand from the upstream layer list
+    (tests/official_arch.py), square and not, with odd patch grids (26 x 35: the 3x3/s2 resize rounds up)."""
+    a = zoo.get_spec(name).arch
+    expected = dpt_flops(a.encoder.embed_dim, a.encoder.depth, a.features, a.out_channels, h, w, batch)
+    assert model_flops(a, h, w, batch) == expected
+
+
+def test_flops_of_the_official_sizes() -> None:
+    """ViT-S and ViT-B at 518x518, by the hand count on the upstream dimensions: 115.3 and 380.7 GFLOP."""
+    s, b = REFERENCE["vits"], REFERENCE["vitb"]
+    assert dpt_flops(s[0], s[1], s[2], s[3], 518, 518) == 115_267_534_080
+    assert round(dpt_flops(b[0], b[1], b[2], b[3], 518, 518) / 1e9, 1) == 380.7
+    assert model_flops(zoo.get_spec("da2-small").arch, 518, 518) == 115_267_534_080
 
 
 def test_interleaved_runs_round_robin() -> None:
@@ -97,11 +108,15 @@ def test_run_bench_report_with_transformers_baseline() -> None:
     rows = {(r["backend"], r["precision"]): r for r in report["results"]}
     assert set(rows) == {("torch", "fp32"), ("torch", "bf16"), ("transformers", "fp32")}
     exact, base = rows["torch", "fp32"], rows["transformers", "fp32"]
-    assert exact["errors"]["max_rel"] == 0.0  # the reference itself
-    assert 0 < rows["torch", "bf16"]["errors"]["absrel"] < 0.05
-    assert base["errors"]["max_rel"] < 1e-2  # same weights (transformers resizes the pos-embed by size=)
+    # The bundled model is trained: bf16 really rounds (AbsRel 0.2-0.3 % measured) but stays within the stated
+    # bound. transformers is an independent implementation on the same weights; at this non-square size it
+    # resizes the positional embedding by size= instead of the official scale factor, so it differs a little.
+    assert 1e-4 < rows["torch", "bf16"]["errors"]["absrel"] <= REDUCED_TOLERANCE
+    assert 1e-7 < base["errors"]["max_rel"] < 1e-2
     assert base["speedup_model"] == pytest.approx(1.0) and exact["speedup_model"] > 0
-    assert exact["gflop"] == pytest.approx(model_flops(zoo.get_spec("da2-mini").arch, *_mini_size()) / 1e9)
+    a = zoo.get_spec("da2-mini").arch
+    hand = dpt_flops(a.encoder.embed_dim, a.encoder.depth, a.features, a.out_channels, *_mini_size())
+    assert exact["gflop"] == base["gflop"] == pytest.approx(hand / 1e9, rel=1e-12)
     assert set(exact["e2e_ms"]["stages_ms"]) == set(STAGES) and exact["throughput_img_s"] > 0
     assert report["versions"]["torch"] == torch.__version__ and report["machine"]["cpu"]["logical_cores"] >= 1
     json.dumps(report)  # JSON-ready

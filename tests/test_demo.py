@@ -37,7 +37,7 @@ def one_torch_thread() -> Iterator[None]:
 
 def save_tiny(path: Path, head: str = "relative") -> Path:
     spec = tiny_spec(head=head, max_depth=20.0 if head == "metric" else None)
-    save_weights(randomize(DepthAnything(spec.arch), 0, std=0.1).state_dict(), spec, path, fmt="depthany")
+    save_weights(randomize(DepthAnything(spec.arch), 0).state_dict(), spec, path, fmt="depthany")
     return path
 
 
@@ -176,8 +176,12 @@ def test_running_app_through_gradio_client(backend: DemoBackend, files: dict[str
         demo.close()
 
 
-def test_demo_command_without_models_says_what_to_do(empty_hf_cache: Path) -> None:
-    if local_model_choices():  # the bundled model is installed: the demo would start and serve
-        pytest.skip("a bundled model is available, so the demo has a model to offer")
+def test_demo_command_without_models_says_what_to_do(empty_hf_cache: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from depthany.weights import hub
+
+    # An install without the bundled file (a checkout has it): nothing on disk to offer.
+    monkeypatch.setattr(hub, "bundled_path", lambda rel: tmp_path / "no-assets" / rel)
+    assert local_model_choices() == []
     r = CliRunner().invoke(cli, ["demo", "--port", str(free_port())])
     assert r.exit_code == 2 and "no model to offer" in r.stderr and "--weights" in r.stderr

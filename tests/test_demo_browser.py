@@ -54,7 +54,7 @@ def one_torch_thread() -> Iterator[None]:
 
 def save_tiny(path: Path, head: str) -> Path:
     spec = tiny_spec(head=head, max_depth=20.0 if head == "metric" else None)
-    save_weights(randomize(DepthAnything(spec.arch), 0, std=0.1).state_dict(), spec, path, fmt="depthany")
+    save_weights(randomize(DepthAnything(spec.arch), 0).state_dict(), spec, path, fmt="depthany")
     return path
 
 

@@ -1,4 +1,7 @@
-"""Evaluation crops are the exact half-open index ranges of the reference table (evaluation.md §2.2)."""
+"""Evaluation crops are the exact half-open index ranges of the upstream formulas (ZoeDepth's evaluation code as
+shipped in LiheYoung/Depth-Anything commit 1d03336771fe09c5398ffdd211441e33941a97dc:
+``metric_depth/zoedepth/utils/misc.py::compute_metrics`` and ``metric_depth/zoedepth/data/data_mono.py``;
+docs/reference/evaluation_facts.md section 4)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ import pytest
 
 from depthany.eval import crops
 
-# H, W -> KB (top, left), Garg box, Eigen box: the table in evaluation.md §2.2.
+# H, W -> KB (top, left), Garg box, Eigen box (rows, rows, cols, cols), pinned; test_table_follows_the_formulas
+# re-derives every row from the upstream expressions.
 TABLE = [
     ((375, 1242), (23, 13), (153, 371, 44, 1197), (124, 342, 44, 1197)),
     ((370, 1224), (18, 4), (151, 366, 43, 1180), (122, 337, 43, 1180)),
@@ -15,6 +19,21 @@ TABLE = [
     ((376, 1241), (24, 12), (153, 372, 44, 1196), (124, 343, 44, 1196)),
     ((352, 1216), (0, 0), (143, 349, 43, 1172), (117, 321, 43, 1172)),
 ]
+
+
+def _upstream(h: int, w: int) -> tuple[tuple[int, int], tuple[int, ...], tuple[int, ...]]:
+    """The upstream expressions as written there: ``top_margin = int(height - 352)``, ``left_margin =
+    int((width - 1216) / 2)``; Garg ``int(0.40810811 * h):int(0.99189189 * h), int(0.03594771 * w):int(0.96405229
+    * w)``; KITTI Eigen ``int(0.3324324 * h):int(0.91351351 * h), int(0.0359477 * w):int(0.96405229 * w)``."""
+    kb = (int(h - 352), int((w - 1216) / 2))
+    garg = (int(0.40810811 * h), int(0.99189189 * h), int(0.03594771 * w), int(0.96405229 * w))
+    eigen = (int(0.3324324 * h), int(0.91351351 * h), int(0.0359477 * w), int(0.96405229 * w))
+    return kb, garg, eigen
+
+
+@pytest.mark.parametrize(("shape", "kb", "garg", "eigen"), TABLE)
+def test_table_follows_the_formulas(shape, kb, garg, eigen) -> None:
+    assert _upstream(*shape) == (kb, garg, eigen)
 
 
 @pytest.mark.parametrize(("shape", "kb", "garg", "eigen"), TABLE)

@@ -1,4 +1,5 @@
-"""Dataset readers on small files written here in each benchmark's exact on-disk format (evaluation.md §5.2)."""
+"""Dataset readers on small files written here in each benchmark's exact on-disk format (the formats and their
+upstream sources: docs/reference/evaluation_facts.md section 5)."""
 
 from __future__ import annotations
 

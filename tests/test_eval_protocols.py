@@ -1,4 +1,5 @@
-"""Protocol invariants (evaluation.md §5.3) and equivalence with the reference pipelines re-derived here."""
+"""Protocol invariants (docs/reference/evaluation_facts.md section 6) and equivalence with the reference
+pipelines (Marigold ``script/depth/eval.py``, ZoeDepth ``compute_metrics``; section 1) re-derived here."""
 
 from __future__ import annotations
 

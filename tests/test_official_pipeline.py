@@ -1,6 +1,6 @@
 """``depthany predict --format npy`` against an independent re-implementation of the official inference code.
 
-The oracle follows the official scripts step by step with OpenCV and numpy (docs: depth_anything.md §3):
+The oracle (tests/official_oracle.py) follows the official scripts step by step with OpenCV and numpy:
 
 * V2 ``DepthAnythingV2.infer_image``: ``cv2.imread`` -> BGR2RGB -> ``/ 255.0`` -> Resize(lower bound, multiple
   of 14, INTER_CUBIC) -> NormalizeImage -> PrepareForNet -> forward -> ``F.interpolate(bilinear,
@@ -27,48 +27,9 @@ from PIL import Image
 from conftest import random_model, tiny_spec
 from depthany.cli.main import cli
 from depthany.weights import save_weights
+from official_oracle import official_tensor, official_v1_run_py, official_v2_infer_image
 
 cv2 = pytest.importorskip("cv2")
-
-MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # official NormalizeImage
-
-
-def official_resize_shape(h: int, w: int, size: int) -> tuple[int, int]:
-    """``Resize(width=size, height=size, keep_aspect_ratio=True, ensure_multiple_of=14,
-    resize_method='lower_bound')``."""
-    scale = max(size / h, size / w)
-
-    def constrain(x: float) -> int:
-        y = int(np.round(x / 14) * 14)
-        return int(np.ceil(x / 14) * 14) if y < size else y
-
-    return constrain(scale * h), constrain(scale * w)
-
-
-def official_tensor(raw_bgr: np.ndarray, size: int) -> torch.Tensor:
-    image = cv2.cvtColor(raw_bgr, cv2.COLOR_BGR2RGB) / 255.0
-    nh, nw = official_resize_shape(*image.shape[:2], size)
-    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_CUBIC)
-    image = (image - MEAN) / STD
-    image = np.ascontiguousarray(np.transpose(image, (2, 0, 1))).astype(np.float32)
-    return torch.from_numpy(image).unsqueeze(0)
-
-
-def official_v2_infer_image(model: torch.nn.Module, raw_bgr: np.ndarray, input_size: int = 518) -> np.ndarray:
-    h, w = raw_bgr.shape[:2]
-    with torch.no_grad():
-        depth = model(official_tensor(raw_bgr, input_size))
-    depth = F.interpolate(depth[:, None], (h, w), mode="bilinear", align_corners=True)[0, 0]
-    return depth.cpu().numpy()
-
-
-def official_v1_run_py(model: torch.nn.Module, raw_bgr: np.ndarray) -> np.ndarray:
-    h, w = raw_bgr.shape[:2]
-    with torch.no_grad():
-        depth = model(official_tensor(raw_bgr, 518))
-    depth = F.interpolate(depth[None], (h, w), mode="bilinear", align_corners=False)[0, 0]
-    return depth.cpu().numpy()
-
 
 def photo(h: int, w: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)

@@ -11,19 +11,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from depthany.train import load_recipe, train
+from depthany.train import load_recipe, objectives, train
 from depthany.train.progress import read_metrics
 from depthany.weights import load_model
+from dist_helpers import assert_far_apart
 from pseudo_worlds import write_student_world
 
 
 @pytest.mark.dist
-def test_two_process_student_run_equals_one_process_with_accumulation(tmp_path: Path) -> None:
+def test_two_process_student_run_equals_one_process_with_accumulation(tmp_path: Path, monkeypatch) -> None:
     world = write_student_world(tmp_path / "w")
     # optim.eps=1: the step is then about lr * gradient instead of lr * sign(gradient). The affine-invariant loss
     # gives the output shift (the last bias) an analytic gradient of 0, whose float noise differs between
     # summation orders; with a tiny eps Adam turns that noise into +-lr and the two runs differ for no reason.
-    sets = ["train.steps=2", "train.log_every=1", "optim.eps=1.0"]
+    # train.grad_clip=0: clipping rescales each step to the same norm, so summed instead of averaged gradients
+    # would go unnoticed (checked below).
+    sets = ["train.steps=2", "train.log_every=1", "optim.eps=1.0", "train.grad_clip=0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "depthany", "train", str(world["recipe"]), "--run-dir", str(tmp_path / "ddp"),
@@ -41,3 +44,9 @@ def test_two_process_student_run_equals_one_process_with_accumulation(tmp_path: 
     for key in ("loss", "labeled", "pseudo", "align", "align_kept"):
         assert [r[key] for r in recs[0]] == pytest.approx([r[key] for r in recs[1]], rel=1e-6), key
     assert recs[0][0]["align"] > 0
+
+    # The comparison can fail: gradients summed over the 2 processes instead of averaged (twice as large).
+    monkeypatch.setitem(objectives.OBJECTIVES, "summed_student", "dist_helpers:summed_student")
+    summed = train(load_recipe(world["recipe"], [*sets, "train.grad_accum=2", "loss.objective=summed_student"]),
+                   tmp_path / "summed", echo=lambda s: None)
+    assert_far_apart(ddp, load_model(weights=summed.final_weights)[0])

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from depthany.train import load_recipe, train
+from depthany.train import load_recipe, objectives, train
 from depthany.train.build import build_model, recipe_spec
 from depthany.train.data import MixPlan
 from depthany.train.loop import state_digest
 from depthany.train.progress import read_metrics
 from depthany.weights import load_model
+from dist_helpers import assert_far_apart
 from train_worlds import write_planes
 
 CI = Path(__file__).parent.parent / "configs" / "ci-tiny.yaml"
@@ -50,7 +51,7 @@ DRIVER = textwrap.dedent('''
 
 
 @pytest.mark.dist
-def test_torchrun_two_processes_train_identical_replicas(tmp_path: Path) -> None:
+def test_torchrun_two_processes_train_identical_replicas(tmp_path: Path, monkeypatch) -> None:
     data = write_planes(tmp_path / "w", n=10, seed=0)
     val = write_planes(tmp_path / "v", n=3, seed=1)
     sets = [f"data.sources.0.path={data}", f"data.val.path={val}", "train.steps=3", "train.batch_size=4",
@@ -59,6 +60,9 @@ def test_torchrun_two_processes_train_identical_replicas(tmp_path: Path) -> None
             # shift the affine-invariant loss cannot see) into full-size steps, so DDP-vs-accumulation would differ
             # for no real reason; a large eps keeps the comparison about gradient averaging.
             "optim.eps=1.0",
+            # Clipping at 1 (these gradient norms are ~20) rescales every step to the same norm, so gradients summed
+            # over the processes instead of averaged would give the same weights: without it they do not.
+            "train.grad_clip=0",
             "loss.objective=recording"]
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
@@ -99,3 +103,9 @@ def test_torchrun_two_processes_train_identical_replicas(tmp_path: Path) -> None
     losses = [[r["loss"] for r in read_metrics(d / "metrics.jsonl", "train")] for d in (run, tmp_path / "single")]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
 
+    # The comparison can fail: gradients summed over the 2 processes instead of averaged (twice as large) give
+    # weights outside the tolerance (111 of 155 tensors when measured).
+    monkeypatch.setitem(objectives.OBJECTIVES, "summed_relative", "dist_helpers:summed_relative")
+    summed = train(load_recipe(CI, [*sets[:-1], "train.grad_accum=2", "loss.objective=summed_relative"]),
+                   tmp_path / "summed", echo=lambda s: None)
+    assert_far_apart(model, load_model(weights=summed.final_weights)[0])

@@ -346,14 +346,45 @@ def test_metric_finetune_from_a_relative_run_reduces_silog(tmp_path: Path) -> No
 # ----------------------------------------------------------------------- V2 metric training lists
 
 
-def test_hypersim_distance_to_planar_recovers_a_fronto_parallel_wall() -> None:
-    h, w, f, z = 768, 1024, 886.81, 3.7
-    u, v = np.meshgrid(np.arange(w) - w / 2 + 0.5, np.arange(h) - h / 2 + 0.5)
-    distance = z * np.sqrt(u**2 + v**2 + f**2) / f  # a wall at planar depth z, seen along each pixel's ray
+def _official_hypersim_distance_to_depth(distance: np.ndarray) -> np.ndarray:
+    """Re-written here from Depth-Anything-V2 ``metric_depth/dataset/hypersim.py::hypersim_distance_to_depth``
+    (commit a561b849ebae10a6f5ef49e26c83cbbcd36c71bf): float32 image-plane points built with ``np.linspace`` from
+    -W/2 + 0.5 to W/2 - 0.5 (and the same for rows) at z = 886.81 px, then distance / ||point||_2 * focal."""
+    h, w, focal = 768, 1024, 886.81
+    xs = np.linspace(-0.5 * w + 0.5, 0.5 * w - 0.5, w).astype(np.float32)
+    ys = np.linspace(-0.5 * h + 0.5, 0.5 * h - 0.5, h).astype(np.float32)
+    plane = np.stack([np.broadcast_to(xs[None, :], (h, w)), np.broadcast_to(ys[:, None], (h, w)),
+                      np.full((h, w), focal, np.float32)], axis=2)
+    return distance / np.linalg.norm(plane, 2, 2) * focal
+
+
+def test_hypersim_distance_to_planar_matches_the_official_conversion() -> None:
+    rng = np.random.default_rng(3)
+    distance = rng.uniform(0.5, 30.0, (768, 1024)).astype(np.float32)
+    distance[:2, :5] = np.nan  # no geometry stays no geometry
+    ref = _official_hypersim_distance_to_depth(distance)
     planar = hypersim_distance_to_planar(distance)
-    assert planar.dtype == np.float32 and np.abs(planar - z).max() < 1e-5 * z
-    # the centre pixels look (almost) straight ahead; the corners are ~35% further along their rays
-    assert distance[0, 0] / z == pytest.approx(math.sqrt(511.5**2 + 383.5**2 + f**2) / f, rel=1e-12)
+    assert planar.dtype == np.float32 and np.isnan(planar[:2, :5]).all()
+    np.testing.assert_allclose(planar, ref, rtol=1e-6)
+    # the check can fail: principal point on a pixel corner instead of its centre (no +0.5) is off by > 1e-6
+    x = np.arange(1024) - 512.0
+    y = np.arange(768) - 384.0
+    corner = distance * (886.81 / np.sqrt(x[None, :] ** 2 + y[:, None] ** 2 + 886.81**2))
+    assert np.nanmax(np.abs(corner - ref) / ref) > 1e-4
+
+
+def test_hypersim_distance_to_planar_recovers_a_tilted_plane() -> None:
+    """Geometry, independently of the formula: rays through the pixel centres of a pinhole camera (fx = fy = f,
+    principal point at the image centre) hit the plane n . X = 4; the distance to the hit point goes in, its z
+    must come out."""
+    h, w, f = 768, 1024, 886.81
+    u, v = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)  # pixel centres, continuous coordinates
+    rays = np.stack([(u - w / 2) / f, (v - h / 2) / f, np.ones_like(u)], axis=-1)  # K^-1 [u, v, 1]
+    normal = np.array([0.2, -0.3, 1.0]) / np.linalg.norm([0.2, -0.3, 1.0])
+    points = rays * (4.0 / (rays @ normal))[..., None]
+    planar = hypersim_distance_to_planar(np.linalg.norm(points, axis=-1).astype(np.float32))
+    np.testing.assert_allclose(planar, points[..., 2], rtol=3e-7)  # float32 in, float32 out
+    assert np.ptp(points[..., 2]) > 1.0  # tilted: depth varies by metres across the image
 
 
 def test_hypersim_and_vkitti2_sources_decode_the_official_conventions(tmp_path: Path) -> None:

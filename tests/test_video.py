@@ -47,9 +47,9 @@ def invoke(*args: str) -> Result:
 
 
 def save_tiny(path: Path, head: str = "relative", seed: int = 0) -> Path:
-    """A tiny random model whose output depends on the picture (std 0.1 weights; 0.05 gives a near-constant map)."""
+    """A tiny random model whose output depends on the picture (conftest.randomize)."""
     spec = tiny_spec(head=head, max_depth=20.0 if head == "metric" else None)
-    model = randomize(DepthAnything(spec.arch), seed, std=0.1)
+    model = randomize(DepthAnything(spec.arch), seed)
     save_weights(model.state_dict(), spec, path, fmt="depthany")
     return path
 
@@ -355,8 +355,11 @@ def test_calibration_turns_relative_frames_into_metres(tmp_path: Path, predictor
         meta = json.loads(z["meta"].item())
         assert meta["kind"] == "metric_depth" and meta["unit"] == "m" and meta["temporal"] == "none"
         for i in range(3):
-            expected = calib.apply(predictor.predict(scenes[i]).values, warn=False)
-            np.testing.assert_allclose(z[f"frame_{i:06d}"], expected, rtol=1e-5)
+            # 1 / depth = scale * d + shift, checked where it is linear: near d = 0 the depth 1 / (2 d + 0.05)
+            # magnifies the ~1e-7 rounding between a batch of frames and one image 40-fold.
+            d = predictor.predict(scenes[i]).values.astype(np.float64)
+            inv = 1.0 / z[f"frame_{i:06d}"].astype(np.float64)
+            assert np.abs(inv - (2.0 * d + 0.05)).max() <= 1e-5 * 2.0 * (d.max() - d.min())
 
 
 def _folder(tmp_path: Path, frames: list[np.ndarray]) -> Path:

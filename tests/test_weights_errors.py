@@ -54,11 +54,11 @@ def test_malicious_pickle_is_refused_and_does_not_run(tmp_path, tiny_sd, zip_for
 def test_image_renamed_to_pth(tmp_path) -> None:
     p = tmp_path / "photo.pth"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(p, format="PNG")
-    with pytest.raises(WeightsError, match=r"photo\.pth: not a weights file \(a PNG image\)"):
+    with pytest.raises(WeightsError, match=r"photo\.pth: not a recognised weights file \(a PNG image\)"):
         load_model("da2-small", p)
     jpg = tmp_path / "photo.safetensors"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(jpg, format="JPEG")
-    with pytest.raises(WeightsError, match=r"photo\.safetensors: not a weights file \(a JPEG image\)"):
+    with pytest.raises(WeightsError, match=r"photo\.safetensors: not a recognised weights file \(a JPEG image\)"):
         read_checkpoint(jpg)
 
 
@@ -81,7 +81,7 @@ def test_truncated_file(tmp_path, tiny_sd, fmt, name) -> None:
 def test_random_bytes_and_missing_path(tmp_path) -> None:
     p = tmp_path / "noise.bin"
     p.write_bytes(os.urandom(4096))
-    with pytest.raises(WeightsError, match=r"noise\.bin: not a weights file"):
+    with pytest.raises(WeightsError, match=r"noise\.bin: not a recognised weights file \(unknown format\)"):
         read_checkpoint(p)
     with pytest.raises(WeightsError, match=r"nowhere\.pth: no such weights file"):
         load_model("da2-small", tmp_path / "nowhere.pth")

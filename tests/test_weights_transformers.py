@@ -26,7 +26,9 @@ TINY_ARCHS = {
     "metric": zoo.Arch(TINY_ENCODER, (0, 2, 3, 5), 16, (8, 16, 32, 32), "metric", 20.0),
     "swiglu": zoo.Arch(SWIGLU, (0, 2, 3, 5), 16, (8, 16, 32, 32)),
 }
-# HF-conv out_indices (1-based), depth_anything.md §1.2
+# 1-based out_indices of transformers' conversion script (huggingface/transformers commit
+# 23925e160765f64e73942fe794d73a753c4b5732, src/transformers/models/depth_anything/
+# convert_depth_anything_to_hf.py::get_dpt_config); docs/reference/official_facts.md section 1.
 OUT_INDICES = {"da1-small": [9, 10, 11, 12], "da1-large": [21, 22, 23, 24], "da2-small": [3, 6, 9, 12],
                "da2-base": [3, 6, 9, 12], "da2-large": [5, 12, 18, 24], "da2-giant": [10, 20, 30, 40]}
 

@@ -1,7 +1,8 @@
-"""The model table against the published facts (depth_anything.md §1-2), and ``depthany models``.
+"""The model table against the published facts, and ``depthany models``.
 
-Key names and shapes of every official architecture are checked on the meta device against tables written
-here from the reference, so vitl and vitg cost no memory.
+Key names and shapes of every official architecture are checked on the meta device against tables written out
+in tests/official_arch.py from the upstream modules (docs/reference/official_facts.md), so vitl and vitg cost no
+memory.
 """
 
 from __future__ import annotations
@@ -18,54 +19,16 @@ from depthany import zoo
 from depthany.cli.main import cli
 from depthany.models import DepthAnything
 from depthany.weights import expected_shapes
+from official_arch import (
+    KEY_COUNTS,
+    README_PARAMS,
+    REFERENCE,
+    param_count,
+    reference_shapes,
+    rounded_like_readme,
+)
 
-# Reference §1.2-1.3: embed dim, blocks, DPT features, out_channels, FFN.
-REFERENCE = {
-    "vits": (384, 12, 64, (48, 96, 192, 384), "mlp"),
-    "vitb": (768, 12, 128, (96, 192, 384, 768), "mlp"),
-    "vitl": (1024, 24, 256, (256, 512, 1024, 1024), "mlp"),
-    "vitg": (1536, 40, 384, (1536, 1536, 1536, 1536), "swiglu"),
-}
-KEY_COUNTS = {"vits": 239, "vitb": 239, "vitl": 407, "vitg": 631}
-PUBLISHED_PARAMS = {"vits": 24_785_089, "vitb": 97_470_785, "vitl": 335_315_649, "vitg": 1_258_132_225}
 OFFICIAL = [n for n, s in zoo.MODELS.items() if s.arch.encoder.name in REFERENCE]
-
-
-def reference_shapes(enc: str) -> dict[str, tuple[int, ...]]:
-    """§2.1 key tables, written out independently of the model code."""
-    d, depth, f, c, ffn = REFERENCE[enc]
-    s: dict[str, tuple[int, ...]] = {
-        "pretrained.cls_token": (1, 1, d), "pretrained.pos_embed": (1, 1370, d), "pretrained.mask_token": (1, d),
-        "pretrained.patch_embed.proj.weight": (d, 3, 14, 14), "pretrained.patch_embed.proj.bias": (d,),
-        "pretrained.norm.weight": (d,), "pretrained.norm.bias": (d,),
-    }
-    for i in range(depth):
-        b = f"pretrained.blocks.{i}."
-        s.update({b + "norm1.weight": (d,), b + "norm1.bias": (d,), b + "attn.qkv.weight": (3 * d, d),
-                  b + "attn.qkv.bias": (3 * d,), b + "attn.proj.weight": (d, d), b + "attn.proj.bias": (d,),
-                  b + "ls1.gamma": (d,), b + "norm2.weight": (d,), b + "norm2.bias": (d,), b + "ls2.gamma": (d,)})
-        if ffn == "swiglu":
-            s.update({b + "mlp.w12.weight": (8192, 1536), b + "mlp.w12.bias": (8192,),
-                      b + "mlp.w3.weight": (1536, 4096), b + "mlp.w3.bias": (1536,)})
-        else:
-            s.update({b + "mlp.fc1.weight": (4 * d, d), b + "mlp.fc1.bias": (4 * d,),
-                      b + "mlp.fc2.weight": (d, 4 * d), b + "mlp.fc2.bias": (d,)})
-    h = "depth_head."
-    for k in range(4):
-        s.update({f"{h}projects.{k}.weight": (c[k], d, 1, 1), f"{h}projects.{k}.bias": (c[k],),
-                  f"{h}scratch.layer{k + 1}_rn.weight": (f, c[k], 3, 3)})
-    for k, ksz in ((0, 4), (1, 2), (3, 3)):
-        s.update({f"{h}resize_layers.{k}.weight": (c[k], c[k], ksz, ksz), f"{h}resize_layers.{k}.bias": (c[k],)})
-    for r in range(1, 5):
-        n = f"{h}scratch.refinenet{r}."
-        s.update({n + "out_conv.weight": (f, f, 1, 1), n + "out_conv.bias": (f,)})
-        for unit in ("resConfUnit1", "resConfUnit2"):
-            for conv in ("conv1", "conv2"):
-                s.update({f"{n}{unit}.{conv}.weight": (f, f, 3, 3), f"{n}{unit}.{conv}.bias": (f,)})
-    s.update({f"{h}scratch.output_conv1.weight": (f // 2, f, 3, 3), f"{h}scratch.output_conv1.bias": (f // 2,),
-              f"{h}scratch.output_conv2.0.weight": (32, f // 2, 3, 3), f"{h}scratch.output_conv2.0.bias": (32,),
-              f"{h}scratch.output_conv2.2.weight": (1, 32, 1, 1), f"{h}scratch.output_conv2.2.bias": (1,)})
-    return s
 
 
 @pytest.mark.parametrize("name", OFFICIAL)
@@ -74,6 +37,12 @@ def test_keys_and_shapes_match_the_reference_tables(name) -> None:
     ref = reference_shapes(arch.encoder.name)
     assert len(ref) == KEY_COUNTS[arch.encoder.name]
     assert expected_shapes(arch) == ref
+
+
+@pytest.mark.parametrize("enc", list(REFERENCE))
+def test_parameter_counts_round_to_the_published_figures(enc) -> None:
+    """The counts the tests use are sums over the key tables, and round to the V2 README's "Params" column."""
+    assert rounded_like_readme(param_count(enc)) == README_PARAMS[enc]
 
 
 def test_layer_taps_and_max_depth() -> None:
@@ -150,20 +119,36 @@ def test_models_json_lists_every_entry_with_computed_sizes(cache, tmp_path) -> N
     assert list(rows) == list(zoo.MODELS)
     for name, r in rows.items():
         enc = zoo.MODELS[name].arch.encoder.name
-        if enc in PUBLISHED_PARAMS:
-            assert r["params"] == PUBLISHED_PARAMS[enc]
+        if enc in REFERENCE:
+            assert r["params"] == param_count(enc)
         assert set(r) == {"name", "family", "encoder", "params", "output", "licence", "cached", "repo", "aliases",
                           "description"}
     assert rows["da2-metric-outdoor-small"]["cached"] == "yes"
     assert rows["da2-small"]["cached"] == "no" and rows["da2-giant"]["cached"] == "not released"
     assert rows["da2-metric-outdoor-small"]["output"] == "metric depth (m), max 80"
     assert rows["da1-large"] | {"aliases": None} == {
-        "name": "da1-large", "family": "v1", "encoder": "vitl", "params": 335_315_649, "output": "relative disparity",
+        "name": "da1-large", "family": "v1", "encoder": "vitl", "params": param_count("vitl"), "output": "relative disparity",
         "licence": zoo.V1_LICENCE, "cached": "no", "repo": "LiheYoung/depth_anything_vitl14", "aliases": None,
         "description": "Depth Anything V1 Large: relative disparity"}
     mini = rows[zoo.BUNDLED_NAME]
-    assert mini["repo"] == "bundled" and mini["cached"] in ("yes", "not available")
-    assert 1_000_000 < mini["params"] < 24_785_089
+    assert mini["repo"] == "bundled" and 1_000_000 < mini["params"] < param_count("vits")
+
+
+def test_bundled_model_status_follows_its_file(cache, tmp_path, monkeypatch) -> None:
+    """"yes" when the package has the file, "not available" when it does not (an install without assets)."""
+    from depthany.weights import hub
+
+    monkeypatch.setattr(hub, "bundled_path", lambda rel: tmp_path / "package" / rel)
+    (src,) = zoo.get_spec(zoo.BUNDLED_NAME).weights
+    assert src.bundled is not None
+
+    def status() -> str:
+        return {r["name"]: r for r in json.loads(_run("models", "--json"))}[zoo.BUNDLED_NAME]["cached"]
+
+    assert status() == "not available"
+    (tmp_path / "package" / src.bundled).parent.mkdir(parents=True)
+    (tmp_path / "package" / src.bundled).write_bytes(b"status only looks for the file")
+    assert status() == "yes"
 
 
 def test_models_table(cache) -> None:
@@ -176,3 +161,27 @@ def test_models_table(cache) -> None:
     assert "CC-BY-NC-4.0" in by_name["da2-base"] and "unspecified" in by_name["da1-base"]
     assert "metric depth (m), max 20" in by_name["da2-metric-indoor-large"]
     assert by_name["da2-large"].split()[-1] == "depth-anything/Depth-Anything-V2-Large"
+
+
+@pytest.mark.parametrize("typo,closest", [
+    ("da2-smal", ["da2-small"]), ("DA2-SMALL", ["da2-small"]), ("da2_small", ["da2-small"]),
+    ("da-v2-small", ["da2-small"]), ("da2-metric-small", ["da2-metric-indoor-small", "da2-metric-outdoor-small"]),
+    ("depth-anything/depth-anything-v2-smal-hf", ["da2-small"]),  # a misspelt repo alias
+    ("xyz", []), ("da9-huge", []),
+])
+def test_unknown_names_suggest_the_closest(typo, closest) -> None:
+    assert zoo.closest_names(typo) == closest
+    with pytest.raises(ValueError) as e:
+        zoo.get_spec(typo)
+    msg = str(e.value)
+    assert msg.startswith(f"unknown model {typo!r}; ") and msg.endswith("known models: " + ", ".join(zoo.MODELS))
+    assert ("did you mean " + " or ".join(closest) + "?" in msg) if closest else "did you mean" not in msg
+
+
+def test_predict_with_a_misspelt_model_suggests_the_name(tmp_path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (30, 20)).save(tmp_path / "x.png")
+    res = CliRunner().invoke(cli, ["predict", str(tmp_path / "x.png"), "--model", "da2-smal", "--out",
+                                   str(tmp_path / "out")])
+    assert res.exit_code == 2 and "unknown model 'da2-smal'; did you mean da2-small?" in res.stderr, res.output

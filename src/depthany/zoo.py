@@ -8,6 +8,7 @@ licence they are published. Facts come from the official repositories (see ``doc
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -293,7 +294,24 @@ def get_spec(name: str) -> ModelSpec:
         return MODELS[key]
     if key.lower() in ALIASES:
         return MODELS[ALIASES[key.lower()]]
-    raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    close = closest_names(key)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ValueError(f"unknown model {name!r}; {hint}known models: {', '.join(MODELS)}")
+
+
+def closest_names(name: str, n: int = 3) -> list[str]:
+    """The zoo names nearest to ``name`` in spelling (against names and repo aliases, ignoring case and ``_``):
+    those within 0.05 of the best similarity ratio, at most ``n``, best first; none below a ratio of 0.6."""
+    key = name.strip().lower().replace("_", "-")
+    candidates = {**ALIASES, **{m.lower(): m for m in MODELS}}  # spelling -> zoo name
+    if key in candidates:
+        return [candidates[key]]
+    best: dict[str, float] = {}
+    for text, model in candidates.items():
+        ratio = difflib.SequenceMatcher(None, key, text).ratio()
+        best[model] = max(ratio, best.get(model, 0.0))
+    ranked = sorted((r, m) for m, r in best.items() if r >= 0.6)[::-1]
+    return [m for r, m in ranked if r >= ranked[0][0] - 0.05][:n] if ranked else []
 
 
 def preferred_source(spec: ModelSpec, name: str | None = None) -> WeightSource | None:

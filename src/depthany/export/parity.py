@@ -150,7 +150,7 @@ def parity_report(
         "file": onnx_path.name,
         "sha256": sha256_file(onnx_path) if onnx_path.exists() else None,
         "reference": "depthany PyTorch model, fp32 eager, CPU",
-        "criterion": "max|out - ref| / max|ref| <= tolerance, or no further from a float64 run than the "
+        "criterion": "max|out - ref| / (max ref - min ref) <= tolerance, or no further from a float64 run than the "
                      "fp32 reference is",
         "tolerance": EXACT_TOLERANCE,
         "ok": bool(checked) and all(r["ok"] for r in checked),

@@ -1,6 +1,6 @@
 """Read a weights file or folder of any supported layout into official key names.
 
-Supported inputs (recognised from the bytes and keys, never from the file name):
+Supported inputs (recognised from the bytes and keys, never from the file name; see :mod:`.formats`):
 
 * official ``.pth`` state dicts (V1, V2, V2 metric): flat ``pretrained.*`` / ``depth_head.*`` keys;
 * the V1 hub layout: a folder with ``config.json`` (``encoder``, ``features``, ...) + ``pytorch_model.bin`` or
@@ -30,14 +30,10 @@ from .. import zoo
 from . import keymaps
 from .config import SPEC_METADATA_KEY, arch_from_config, spec_from_json
 from .errors import WeightsError
+from .formats import sniff
 
 Layout = Literal["official", "v1_hub", "transformers", "dinov2", "depthany"]
-FileKind = Literal["torch-zip", "torch-legacy", "safetensors"]
 WEIGHT_FILENAMES = ("model.safetensors", "pytorch_model.bin")  # looked for in folders, in this order
-
-_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-          b"RIFF": "a RIFF (WebP/WAV/AVI) file", b"%PDF": "a PDF", b"\x1f\x8b": "a gzip archive",
-          b"{": "a JSON/text file", b"ONNX": "an ONNX model", b"\x08": "an ONNX/protobuf file"}
 
 
 @dataclass
@@ -59,32 +55,6 @@ class Checkpoint:
     arch: zoo.Arch | None = None
     spec: zoo.ModelSpec | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def sniff(path: Path) -> FileKind:
-    """What kind of weights file ``path`` is, from its first bytes.
-
-    Raises:
-        WeightsError: empty file, or bytes of no weights format (naming what it looks like when known).
-    """
-    size = path.stat().st_size
-    if size == 0:
-        raise WeightsError(f"{path}: file is empty (0 bytes)")
-    with open(path, "rb") as f:
-        head = f.read(16)
-    if head.startswith(b"PK\x03\x04"):
-        return "torch-zip"
-    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:  # pickle protocol 2..5 (legacy torch.save)
-        return "torch-legacy"
-    if len(head) >= 9:
-        n = int.from_bytes(head[:8], "little")
-        if 0 < n <= size - 8 and head[8:9] == b"{":
-            return "safetensors"
-        if n > size - 8 and head[8:9] == b"{":
-            raise WeightsError(f"{path}: truncated safetensors file (header says {n} bytes, file has {size})")
-    what = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
-    raise WeightsError(f"{path}: not a weights file ({what or 'unknown format'}); expected a PyTorch .pth/.bin "
-                       "or a .safetensors file")
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
@@ -118,9 +88,17 @@ def _read_file(p: Path) -> Checkpoint:
 
 def _torch_load(p: Path, mmap: bool) -> dict[str, Any]:
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True, mmap=mmap)
+        if p.name.endswith(".safetensors"):  # torch.load hands such a *name* to safetensors: pass the bytes
+            with open(p, "rb") as f:
+                obj = torch.load(f, map_location="cpu", weights_only=True)
+        else:
+            obj = torch.load(p, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:
         msg = _first_line(e)
+        if "Unsupported operand 149" in str(e):  # pickle FRAME: legacy format at pickle protocol 4 or 5
+            raise WeightsError(f"{p}: a legacy (non-zip) torch.save file written with pickle protocol 4 or 5, which "
+                               "torch.load(weights_only=True) cannot read; re-save it in torch.save's default "
+                               "format (loading it once with weights_only=False: only for a file you trust)") from e
         if "weights_only" in str(e) or "Unsupported global" in str(e) or "GLOBAL" in str(e):
             raise WeightsError(f"{p}: refused: the file holds Python objects other than tensors, and loading it "
                                f"could run code (files are read with weights_only=True). {msg}") from e
