@@ -173,7 +173,9 @@ def image_tensor(image: np.ndarray | Image.Image) -> Tensor:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     if image.dtype != np.uint8:
         raise TypeError(f"expected a uint8 image, got {image.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255)
+    if not (image.flags.writeable and image.flags.c_contiguous):  # torch wants its own writable memory
+        image = np.array(image)
+    return torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255)
 
 
 def infer_pil(model: ZoeDepth, image: np.ndarray | Image.Image, pad_input: bool = True, with_flip_aug: bool = True,
