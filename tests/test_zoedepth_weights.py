@@ -27,6 +27,7 @@ from depthany.weights import (
     read_checkpoint,
     save_weights,
 )
+from depthany.weights.config import spec_to_json
 from depthany.weights.convert import convert_weights
 from depthany.weights.zoedepth import detect_zoe_config
 from test_zoedepth_model import tiny_zoe_arch
@@ -162,6 +163,16 @@ def test_convert_to_depthany_and_back_is_lossless(tiny_zoo, tmp_path) -> None:
     assert result.exit_code != 0 and "--to depthany or --to official" in result.output
 
 
+def test_depthany_training_checkpoint_describes_itself(tiny_zoo, tmp_path) -> None:
+    """``{"model": ..., "spec": ...}`` (what depthany's trainer writes) needs no name even with ZoeDepth keys."""
+    spec = tiny_zoo[INDOOR]
+    sd = oracle.official_state(spec.arch, seed=6)
+    torch.save({"model": sd, "spec": spec_to_json(dataclasses.replace(spec, name="my-run")), "step": 3},
+               tmp_path / "last.pt")
+    model, got = load_network(None, tmp_path / "last.pt")
+    assert got.name == "my-run" and got.arch == spec.arch and tensors_equal(model.state_dict(), sd)
+
+
 def test_fp16_conversion_keeps_the_integer_buffer(tiny_zoo, tmp_path) -> None:
     arch = tiny_zoo[INDOOR].arch
     src = write_official(oracle.official_state(arch), tmp_path / FILES[INDOOR])
@@ -215,3 +226,21 @@ def test_headless_or_ambiguous_zoe_files(tiny_zoo, tmp_path) -> None:
         sd[f"attractors.{i}._net.2.weight"] = torch.zeros(n, 128, 1, 1)
     with pytest.raises(WeightsError, match=r"attractor output channels \[6, 4, 2, 2\] fit neither"):
         load_network(INDOOR, write_official(sd, tmp_path / "odd.pt"))
+
+
+@pytest.mark.slow
+def test_full_size_official_file_end_to_end(hf_cache, tmp_path) -> None:
+    """A full-size random ViT-L file in the official layout (1.3 GB), under its published name in the HF cache:
+    found by zoo name, loaded strictly, and infer_pil agrees with the oracle on a small image."""
+    spec = zoo.get_spec(INDOOR)
+    sd = oracle.official_state(spec.arch, seed=9)
+    write_official(sd, tmp_path / FILES[INDOOR], "module.")
+    put_in_hf_cache(hf_cache, "LiheYoung/Depth-Anything",
+                    {f"checkpoints_metric_depth/{FILES[INDOOR]}": tmp_path / FILES[INDOOR]}, repo_type="space")
+    model, got = load_network(INDOOR)
+    assert got.arch == spec.arch and tensors_equal(model.state_dict(), sd)
+    from test_official_pipeline import photo
+
+    rgb = photo(60, 80, seed=1)
+    ours, ref = zoe_pipeline.infer_pil(model, rgb), oracle.infer_pil(sd, spec.arch, rgb)
+    assert float(abs(ours - ref).max()) < 1e-4 * float(ref.max() - ref.min())

@@ -37,17 +37,16 @@ class DepthAnything(nn.Module):
         return self.arch.encoder.patch_size
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._output(self._decode(x).out, x.shape[-2:])
+        ph, pw = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
+        tokens = self.pretrained.get_intermediate_layers(x, self.arch.layers)
+        return self._output(self.depth_head(tokens, ph, pw), x.shape[-2:])
 
     def forward_features(self, x: Tensor) -> tuple[Tensor, DPTFeatures]:
         """The forward output, (B, H, W), and the decoder's intermediate maps (:class:`DPTFeatures`)."""
-        feats = self._decode(x)
-        return self._output(feats.out, x.shape[-2:]), feats
-
-    def _decode(self, x: Tensor) -> DPTFeatures:
         ph, pw = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
         tokens = self.pretrained.get_intermediate_layers(x, self.arch.layers)
-        return self.depth_head.decode(tokens, ph, pw)
+        feats = self.depth_head.decode(tokens, ph, pw)
+        return self._output(feats.out, x.shape[-2:]), feats
 
     def _output(self, out: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
         h, w = size

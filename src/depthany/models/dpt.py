@@ -106,10 +106,18 @@ class DPTHead(nn.Module):
         self.scratch = Scratch(arch)
 
     def forward(self, tokens: list[Tensor], ph: int, pw: int) -> Tensor:
-        return self.decode(tokens, ph, pw).out
+        before_output, _, _ = self._fuse(tokens, ph, pw)
+        return self.scratch.output_conv2(before_output)
 
     def decode(self, tokens: list[Tensor], ph: int, pw: int) -> DPTFeatures:
         """The forward pass, keeping the maps the ZoeDepth head taps (see :class:`DPTFeatures`)."""
+        before_output, l4, refined = self._fuse(tokens, ph, pw)
+        conv, relu, proj, final = self.scratch.output_conv2
+        hidden = relu(conv(before_output))
+        return DPTFeatures(final(proj(hidden)), hidden, l4, refined)
+
+    def _fuse(self, tokens: list[Tensor], ph: int, pw: int) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Everything before ``output_conv2``: (its input at 14ph x 14pw, layer4_rn, refinenet4..1 outputs)."""
         s = self.scratch
         levels = []
         for i, t in enumerate(tokens):
@@ -122,6 +130,4 @@ class DPTHead(nn.Module):
         r1 = s.refinenet1(r2, l1)
         out = s.output_conv1(r1)
         out = F.interpolate(out, (ph * self.patch_size, pw * self.patch_size), mode="bilinear", align_corners=True)
-        conv, relu, proj, final = s.output_conv2
-        hidden = relu(conv(out))
-        return DPTFeatures(final(proj(hidden)), hidden, l4, (r4, r3, r2, r1))
+        return out, l4, (r4, r3, r2, r1)

@@ -43,7 +43,7 @@ def spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zo
     Raises:
         WeightsError: the file contradicts ``requested``, or nothing says whether it is V1, V2 or metric.
     """
-    if ckpt.layout == "zoedepth":
+    if ckpt.layout == "zoedepth" and ckpt.arch is None:  # (a depthany training checkpoint carries its spec)
         base = requested if requested is not None else _spec_from_filename(ckpt.path.name)
         if base is None:
             raise WeightsError(f"{ckpt.path}: a V1 metric (ZoeDepth) checkpoint whose file name does not say which "
