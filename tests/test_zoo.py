@@ -28,7 +28,8 @@ from official_arch import (
     rounded_like_readme,
 )
 
-OFFICIAL = [n for n, s in zoo.MODELS.items() if s.arch.encoder.name in REFERENCE]
+OFFICIAL = [n for n, s in zoo.MODELS.items() if s.arch.encoder.name in REFERENCE and s.arch.zoe is None]
+# (the V1 metric (ZoeDepth) entries hold this V1 model under core.core.*: tests/test_zoedepth_weights.py)
 
 
 @pytest.mark.parametrize("name", OFFICIAL)
@@ -51,8 +52,10 @@ def test_layer_taps_and_max_depth() -> None:
     assert taps["da2-small"] == taps["da2-base"] == (2, 5, 8, 11)
     assert taps["da2-large"] == taps["da2-metric-indoor-large"] == (4, 11, 17, 23)
     assert taps["da2-giant"] == (9, 19, 29, 39)
+    assert taps["da1-metric-indoor-large"] == taps["da1-metric-outdoor-large"] == (20, 21, 22, 23)
     assert {n: s.arch.max_depth for n, s in zoo.MODELS.items() if s.arch.head == "metric"} == {
-        f"da2-metric-{d}-{z}": m for d, m in (("indoor", 20.0), ("outdoor", 80.0)) for z in ("small", "base", "large")}
+        **{f"da2-metric-{d}-{z}": m for d, m in (("indoor", 20.0), ("outdoor", 80.0)) for z in ("small", "base", "large")},
+        "da1-metric-indoor-large": 10.0, "da1-metric-outdoor-large": 80.0}
 
 
 @pytest.mark.parametrize("name,taps", [("da2-large", (4, 11, 17, 23)), ("da1-large", (20, 21, 22, 23))])
@@ -94,7 +97,7 @@ def test_licences() -> None:
     assert lic["da2-small"] == "Apache-2.0"
     assert lic["da2-base"] == lic["da2-large"] == lic["da2-giant"] == "CC-BY-NC-4.0"
     untagged = [n for n in lic if n.startswith(("da1-", "da2-metric-"))]
-    assert len(untagged) == 9 and all(lic[n].startswith("unspecified") for n in untagged)
+    assert len(untagged) == 11 and all(lic[n].startswith("unspecified") for n in untagged)
 
 
 def _run(*args: str) -> str:
@@ -119,7 +122,7 @@ def test_models_json_lists_every_entry_with_computed_sizes(cache, tmp_path) -> N
     assert list(rows) == list(zoo.MODELS)
     for name, r in rows.items():
         enc = zoo.MODELS[name].arch.encoder.name
-        if enc in REFERENCE:
+        if enc in REFERENCE and zoo.MODELS[name].arch.zoe is None:
             assert r["params"] == param_count(enc)
         assert set(r) == {"name", "family", "encoder", "params", "output", "licence", "cached", "repo", "aliases",
                           "description"}

@@ -15,7 +15,10 @@ from typing import Literal
 Family = Literal["v1", "v2"]
 HeadKind = Literal["relative", "metric"]
 FfnKind = Literal["mlp", "swiglu"]
-WeightFormat = Literal["official", "v1_hub", "transformers", "depthany"]
+WeightFormat = Literal["official", "v1_hub", "transformers", "depthany", "zoedepth"]
+BinCenters = Literal["softplus", "normed", "hybrid1", "hybrid2"]
+AttractorType = Literal["inv", "exp"]
+AttractorKind = Literal["mean", "sum"]
 
 # Every Depth Anything encoder is a DINOv2 ViT with 14-pixel patches, and every official model runs at a 518 px
 # short side: 37 x 37 patches, the grid its positional embeddings are stored at.
@@ -78,12 +81,71 @@ V2_LAYERS: dict[str, tuple[int, ...]] = {
 
 
 @dataclass(frozen=True)
+class ZoeConfig:
+    """The ZoeDepth metric head of the V1 metric models (``metric_depth/`` of the V1 repository).
+
+    Defaults are the official ``config_zoedepth.json`` values, which both released files use (see
+    ``docs/zoedepth.md``). ``bin_centers_type`` picks the seed regressor and attractors: ``"softplus"``
+    (unbounded centres, attractors with one channel each), ``"normed"`` (centres bounded to
+    [min_depth, max_depth], two channels per attractor), or the two official hybrids (``"hybrid1"``: normed seed,
+    softplus attractors; ``"hybrid2"``: the reverse). ``img_size`` is the network input (H, W): the image is
+    resized to exactly that size (``keep_aspect=False``, the official "eval" config) or, with
+    ``keep_aspect=True`` (the official "infer" config's ``force_keep_ar``), by the single scale factor closest to 1
+    that fits one side; either way each side is then rounded to a multiple of 14 (the KITTI config's 384x768
+    runs at 378x770). The upper depth bound is :attr:`Arch.max_depth`.
+    """
+
+    n_bins: int = 64
+    bin_centers_type: BinCenters = "softplus"
+    bin_embedding_dim: int = 128
+    min_depth: float = 1e-3
+    n_attractors: tuple[int, int, int, int] = (16, 8, 4, 1)
+    attractor_alpha: float = 1000.0
+    attractor_gamma: int = 2
+    attractor_kind: AttractorKind = "mean"
+    attractor_type: AttractorType = "inv"
+    min_temp: float = 0.0212
+    max_temp: float = 50.0
+    img_size: tuple[int, int] = (392, 518)
+    keep_aspect: bool = False
+
+    def __post_init__(self) -> None:
+        if self.bin_centers_type not in ("softplus", "normed", "hybrid1", "hybrid2"):
+            raise ValueError(f"bin_centers_type must be softplus, normed, hybrid1 or hybrid2, got "
+                             f"{self.bin_centers_type!r}")
+        if self.attractor_type not in ("inv", "exp") or self.attractor_kind not in ("mean", "sum"):
+            raise ValueError(f"attractor_type must be inv/exp and attractor_kind mean/sum, got "
+                             f"{self.attractor_type!r} / {self.attractor_kind!r}")
+        if len(self.n_attractors) != 4 or min(self.n_attractors) < 1 or self.n_bins < 2:
+            raise ValueError(f"n_attractors must be 4 positive counts (one per decoder level) and n_bins >= 2, got "
+                             f"{self.n_attractors} / {self.n_bins}")
+        if not 0 <= self.min_temp < self.max_temp:
+            raise ValueError(f"need 0 <= min_temp < max_temp, got {self.min_temp} / {self.max_temp}")
+        if len(self.img_size) != 2 or min(self.img_size) < 14:
+            raise ValueError(f"img_size must be (H, W), both >= 14, got {self.img_size}")
+
+    @property
+    def normed_seed(self) -> bool:
+        """Whether the seed bin regressor bounds its centres to [min_depth, max_depth]."""
+        return self.bin_centers_type in ("normed", "hybrid1")
+
+    @property
+    def normed_attractors(self) -> bool:
+        """Whether the attractors work on normalised centres (two output channels per attractor)."""
+        return self.bin_centers_type in ("normed", "hybrid2")
+
+
+@dataclass(frozen=True)
 class Arch:
     """What the network is: encoder, tapped layers, decoder widths and output head.
 
     ``family`` only changes the top-level forward: V1 resizes the head output to the input size and applies
     a ReLU (both no-ops numerically), V2 relative applies a ReLU, V2 metric multiplies the sigmoid by
     ``max_depth`` (metres).
+
+    ``zoe`` set: a V1 metric model, the ZoeDepth head (:class:`ZoeConfig`) on a relative V1 Depth Anything
+    ("the core": encoder and DPT decoder as described by the other fields). Such an arch has ``head="metric"``
+    (it outputs metres) and ``family="v1"``; ``max_depth`` is ZoeDepth's ``max_depth``.
     """
 
     encoder: EncoderSpec
@@ -93,10 +155,13 @@ class Arch:
     head: HeadKind = "relative"
     max_depth: float | None = None
     family: Family = "v2"
+    zoe: ZoeConfig | None = None
 
     def __post_init__(self) -> None:
         if len(self.layers) != 4 or any(not 0 <= i < self.encoder.depth for i in self.layers):
             raise ValueError(f"layers must be 4 block indices in [0, {self.encoder.depth}), got {self.layers}")
+        if self.zoe is not None and (self.head != "metric" or self.family != "v1"):
+            raise ValueError("a ZoeDepth arch (zoe set) is a V1 metric model: head='metric', family='v1'")
         if self.head == "metric" and not self.max_depth:
             raise ValueError("a metric head needs max_depth (metres)")
         if self.head not in ("relative", "metric"):
@@ -175,6 +240,14 @@ def make_arch(
             raise ValueError(f"no {family} layer taps for encoder {encoder!r}")
         layers = table[encoder]
     return Arch(enc, layers, features, out_channels, head, max_depth, family)
+
+
+def make_zoe_arch(encoder: str, max_depth: float, zoe: ZoeConfig | None = None) -> Arch:
+    """A V1 metric (ZoeDepth) architecture on any zoo encoder: the core taps the last four blocks, as the
+    official metric core does (``get_intermediate_layers(x, 4)``)."""
+    depth = ENCODERS[encoder].depth
+    arch = make_arch(encoder, "v1", "metric", max_depth, layers=tuple(range(depth - 4, depth)))
+    return dataclasses.replace(arch, zoe=zoe if zoe is not None else ZoeConfig())
 
 
 V1_PRE = Preprocess(output_align_corners=False)
@@ -256,6 +329,33 @@ def _v2_metric(enc: str, domain: Literal["indoor", "outdoor"]) -> ModelSpec:
     )
 
 
+# The two official head configurations (metric_depth/zoedepth/models/zoedepth/): config_zoedepth.json, and
+# config_zoedepth_kitti.json on top of it (applied only with config_version=kitti; the released files do not use it).
+ZOE_PRESETS: dict[str, ZoeConfig] = {
+    "softplus": ZoeConfig(),
+    "normed": ZoeConfig(bin_centers_type="normed", img_size=(384, 768)),
+}
+ZOE_LICENCE = "unspecified (no licence stated for the metric weights; Apache-2.0 code, ZoeDepth parts MIT)"
+ZOE_SPACE = "LiheYoung/Depth-Anything"
+
+
+def _da1_metric(domain: Literal["indoor", "outdoor"]) -> ModelSpec:
+    """V1 metric (ZoeDepth) models. Both released files hold the default ``config_zoedepth.json`` head (softplus
+    centres, 392x518): the official evaluation command builds that head for both and loads strictly.
+    ``max_depth`` is the dataset config's (NYU 10 m, KITTI 80 m)."""
+    dataset, max_depth = ("NYUv2", 10.0) if domain == "indoor" else ("KITTI", 80.0)
+    filename = f"checkpoints_metric_depth/depth_anything_metric_depth_{domain}.pt"
+    return ModelSpec(
+        name=f"da1-metric-{domain}-large",
+        arch=make_zoe_arch("vitl", max_depth),
+        preprocess=V1_PRE,  # mean/std only: ZoeDepth resizes to zoe.img_size itself (depthany.zoe_pipeline)
+        weights=(WeightSource("zoedepth", ZOE_SPACE, filename, "space"),),
+        licence=ZOE_LICENCE,
+        description=f"Depth Anything V1 Large metric {domain} (ZoeDepth head, {dataset}): depth in metres, "
+                    f"max {max_depth:g} m",
+    )
+
+
 # The bundled default model is trained by depthany itself on synthetic worlds (see docs/bundled_model.md).
 BUNDLED_NAME = "da2-mini"
 _MINI = ModelSpec(
@@ -271,6 +371,7 @@ _ALL: tuple[ModelSpec, ...] = (
     *(_v1(e) for e in ("vits", "vitb", "vitl")),
     *(_v2(e) for e in ("vits", "vitb", "vitl", "vitg")),
     *(_v2_metric(e, d) for d in ("indoor", "outdoor") for e in ("vits", "vitb", "vitl")),
+    *(_da1_metric(d) for d in ("indoor", "outdoor")),
     _MINI,
 )
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..zoo import Arch
-from .dpt import DPTHead
+from .dpt import DPTFeatures, DPTHead
 from .vit import DinoVisionTransformer
 
 
@@ -24,6 +24,9 @@ class DepthAnything(nn.Module):
     """
 
     def __init__(self, arch: Arch) -> None:
+        if arch.zoe is not None:
+            raise ValueError("a ZoeDepth (V1 metric) arch: build it with depthany.models.build_network, which "
+                             "makes a ZoeDepth around a relative V1 DepthAnything")
         super().__init__()
         self.arch = arch
         self.pretrained = DinoVisionTransformer(arch.encoder)
@@ -34,12 +37,23 @@ class DepthAnything(nn.Module):
         return self.arch.encoder.patch_size
 
     def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        ph, pw = h // self.patch_size, w // self.patch_size
+        ph, pw = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
         tokens = self.pretrained.get_intermediate_layers(x, self.arch.layers)
-        out = self.depth_head(tokens, ph, pw)
+        return self._output(self.depth_head(tokens, ph, pw), x.shape[-2:])
+
+    def forward_features(self, x: Tensor) -> tuple[Tensor, DPTFeatures]:
+        """The forward output, (B, H, W), and the decoder's intermediate maps (:class:`DPTFeatures`)."""
+        ph, pw = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
+        tokens = self.pretrained.get_intermediate_layers(x, self.arch.layers)
+        feats = self.depth_head.decode(tokens, ph, pw)
+        return self._output(feats.out, x.shape[-2:]), feats
+
+    def _output(self, out: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
+        h, w = size
         if self.arch.head == "metric":
-            return (out * self.arch.max_depth).squeeze(1)
+            max_depth = self.arch.max_depth
+            assert max_depth is not None  # Arch requires it for metric heads
+            return (out * max_depth).squeeze(1)
         if self.arch.family == "v1":
             # V1 resizes to the input size (a same-size align_corners copy) before its ReLU.
             out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=True)

@@ -6,6 +6,8 @@ official state dicts load with ``strict=True`` and no renaming.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -67,11 +69,27 @@ class Scratch(nn.Module):
         self.output_conv2 = nn.Sequential(*layers)
 
 
+class DPTFeatures(NamedTuple):
+    """The decoder's output and the intermediate maps the V1 metric (ZoeDepth) head reads.
+
+    With F = ``features``: ``out`` (B, 1, 14ph, 14pw) head output; ``hidden`` (B, 32, 14ph, 14pw) the ReLU
+    activation after ``output_conv2``'s first conv; ``layer4_rn`` (B, F, ceil(ph/2), ceil(pw/2));
+    ``refined`` the outputs of refinenet4, 3, 2, 1 in that order: (B, F, ph, pw), (2ph, 2pw), (4ph, 4pw),
+    (8ph, 8pw).
+    """
+
+    out: Tensor
+    hidden: Tensor
+    layer4_rn: Tensor
+    refined: tuple[Tensor, Tensor, Tensor, Tensor]
+
+
 class DPTHead(nn.Module):
     """Reassemble four token maps into a pyramid, fuse coarse to fine, predict one channel at input size.
 
     Input: four (B, ph*pw, D) patch-token tensors, shallowest first. Output: (B, 1, 14*ph, 14*pw) before
     the model-level activation scaling (ReLU output for relative heads, sigmoid in (0, 1) for metric heads).
+    :meth:`decode` also returns the intermediate maps (:class:`DPTFeatures`).
     """
 
     def __init__(self, arch: Arch) -> None:
@@ -88,16 +106,28 @@ class DPTHead(nn.Module):
         self.scratch = Scratch(arch)
 
     def forward(self, tokens: list[Tensor], ph: int, pw: int) -> Tensor:
+        before_output, _, _ = self._fuse(tokens, ph, pw)
+        return self.scratch.output_conv2(before_output)
+
+    def decode(self, tokens: list[Tensor], ph: int, pw: int) -> DPTFeatures:
+        """The forward pass, keeping the maps the ZoeDepth head taps (see :class:`DPTFeatures`)."""
+        before_output, l4, refined = self._fuse(tokens, ph, pw)
+        conv, relu, proj, final = self.scratch.output_conv2
+        hidden = relu(conv(before_output))
+        return DPTFeatures(final(proj(hidden)), hidden, l4, refined)
+
+    def _fuse(self, tokens: list[Tensor], ph: int, pw: int) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Everything before ``output_conv2``: (its input at 14ph x 14pw, layer4_rn, refinenet4..1 outputs)."""
         s = self.scratch
         levels = []
         for i, t in enumerate(tokens):
             x = t.transpose(1, 2).reshape(t.shape[0], t.shape[-1], ph, pw)
             levels.append(self.resize_layers[i](self.projects[i](x)))
         l1, l2, l3, l4 = s.layer1_rn(levels[0]), s.layer2_rn(levels[1]), s.layer3_rn(levels[2]), s.layer4_rn(levels[3])
-        path = s.refinenet4(l4, size=l3.shape[2:])
-        path = s.refinenet3(path, l3, size=l2.shape[2:])
-        path = s.refinenet2(path, l2, size=l1.shape[2:])
-        path = s.refinenet1(path, l1)
-        out = s.output_conv1(path)
+        r4 = s.refinenet4(l4, size=l3.shape[2:])
+        r3 = s.refinenet3(r4, l3, size=l2.shape[2:])
+        r2 = s.refinenet2(r3, l2, size=l1.shape[2:])
+        r1 = s.refinenet1(r2, l1)
+        out = s.output_conv1(r1)
         out = F.interpolate(out, (ph * self.patch_size, pw * self.patch_size), mode="bilinear", align_corners=True)
-        return s.output_conv2(out)
+        return out, l4, (r4, r3, r2, r1)

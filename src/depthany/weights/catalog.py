@@ -15,10 +15,10 @@ from .hub import source_status
 @functools.cache
 def count_params(arch: zoo.Arch) -> int:
     """Number of parameters of ``arch``, counted on the meta device (no memory is allocated)."""
-    from ..models import DepthAnything
+    from ..models import build_network
 
     with torch.device("meta"):
-        model = DepthAnything(arch)
+        model = build_network(arch)
     return sum(p.numel() for p in model.parameters())
 
 

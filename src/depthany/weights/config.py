@@ -122,6 +122,9 @@ def v1_hub_config(arch: zoo.Arch) -> dict[str, Any]:
 
 def arch_to_transformers_config(arch: zoo.Arch) -> dict[str, Any]:
     """A transformers ``DepthAnythingConfig`` dict for ``arch`` (what ``save_pretrained`` would write)."""
+    if arch.zoe is not None:
+        raise ValueError("transformers has no ZoeDepth-on-Depth-Anything model; write a V1 metric (ZoeDepth) model "
+                         "--to depthany or --to official")
     enc = arch.encoder
     if arch.family == "v1" and arch.layers != tuple(range(enc.depth - 4, enc.depth)):
         raise ValueError("transformers configs tell V1 from V2 only by the tapped layers; a V1 model must tap the "
@@ -164,11 +167,14 @@ def _int_if_whole(x: float | None) -> float | int | None:
 
 
 def infer_encoder(sd: dict[str, Tensor], where: Path | str = "state dict") -> zoo.EncoderSpec:
-    """The zoo encoder implied by an official-named state dict (embed dim, depth, FFN kind).
+    """The zoo encoder implied by an official-named state dict (embed dim, depth, FFN kind); ZoeDepth state
+    dicts (``core.core.pretrained.*``) too.
 
     Raises:
         WeightsError: no encoder keys, or dimensions that match no zoo encoder.
     """
+    if "core.core.pretrained.cls_token" in sd:
+        sd = {k.removeprefix("core.core."): v for k, v in sd.items() if k.startswith("core.core.")}
     if "pretrained.cls_token" not in sd:
         raise WeightsError(f"{where}: no pretrained.cls_token, so no DINOv2 encoder in this file")
     dim = int(sd["pretrained.cls_token"].shape[-1])
@@ -183,13 +189,16 @@ def infer_encoder(sd: dict[str, Tensor], where: Path | str = "state dict") -> zo
 def spec_to_json(spec: zoo.ModelSpec) -> str:
     """Serialise a model spec (architecture, preprocessing, name, licence) for self-describing files."""
     a, p = spec.arch, spec.preprocess
+    arch: dict[str, Any] = {"encoder": dataclasses.asdict(a.encoder), "layers": list(a.layers), "features": a.features,
+                            "out_channels": list(a.out_channels), "head": a.head, "max_depth": a.max_depth,
+                            "family": a.family}
+    if a.zoe is not None:  # only ZoeDepth models carry the key, so other files are unchanged
+        arch["zoe"] = dataclasses.asdict(a.zoe)
     return json.dumps({
         "name": spec.name,
         "licence": spec.licence,
         "description": spec.description,
-        "arch": {"encoder": dataclasses.asdict(a.encoder), "layers": list(a.layers), "features": a.features,
-                 "out_channels": list(a.out_channels), "head": a.head, "max_depth": a.max_depth,
-                 "family": a.family},
+        "arch": arch,
         "preprocess": dataclasses.asdict(p),
     })
 
@@ -204,8 +213,13 @@ def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
         d = json.loads(text)
         a, p = d["arch"], d["preprocess"]
         enc = zoo.EncoderSpec(**a["encoder"])
+        zoe = None
+        if a.get("zoe") is not None:
+            z = dict(a["zoe"])
+            z["n_attractors"], z["img_size"] = tuple(z["n_attractors"]), tuple(z["img_size"])
+            zoe = zoo.ZoeConfig(**z)
         arch = zoo.Arch(enc, tuple(a["layers"]), int(a["features"]), tuple(a["out_channels"]), a["head"],
-                        a["max_depth"], a["family"])
+                        a["max_depth"], a["family"], zoe)
         pre = zoo.Preprocess(int(p["input_size"]), int(p["multiple"]), tuple(p["mean"]), tuple(p["std"]),
                              bool(p["output_align_corners"]), str(p.get("pipeline", "depth_anything")))
         return zoo.ModelSpec(str(d["name"]), arch, pre, (), d.get("licence", "unknown"),

@@ -82,7 +82,8 @@ def convert_weights(
     sd = dict(ckpt.state_dict)
     spec_out = spec if spec is not None else _encoder_spec(ckpt)
     if filled:  # e.g. an absent mask_token: official loaders are strict, so write the zeros we would load
-        shapes, like = expected_shapes(spec_out.arch), sd["pretrained.cls_token"]
+        shapes = expected_shapes(spec_out.arch)
+        like = next(t for k, t in sd.items() if k.endswith("pretrained.cls_token"))
         sd.update({key: torch.zeros(shapes[key], dtype=like.dtype) for key in filled})
     save_weights(sd, spec_out, out, cast(OutFormat, to), torch_dtype(dtype) if dtype else None)
     written = [t for k, t in sd.items() if to != "dinov2" or k.startswith("pretrained.")]

@@ -24,7 +24,7 @@ from .errors import WeightsError
 from .read import Checkpoint, Layout, read_checkpoint  # noqa: F401 - re-exported
 
 # Keys a file may lack: the mask token is unused at inference and some ports drop it (loaded as zeros).
-OPTIONAL_KEYS = frozenset({"pretrained.mask_token"})
+OPTIONAL_KEYS = frozenset({"pretrained.mask_token", "core.core.pretrained.mask_token"})
 
 
 @dataclass
@@ -64,11 +64,12 @@ class KeyReport:
 
 
 def expected_shapes(arch: zoo.Arch) -> dict[str, tuple[int, ...]]:
-    """Official key -> shape for ``arch``, computed on the meta device (no memory is allocated)."""
-    from ..models import DepthAnything
+    """Official key -> shape for ``arch`` (buffers included), computed on the meta device (no memory is
+    allocated)."""
+    from ..models import build_network
 
     with torch.device("meta"):
-        model = DepthAnything(arch)
+        model = build_network(arch)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -91,7 +92,8 @@ def compare_keys(model: nn.Module, sd: dict[str, Tensor], prefix: str = "") -> K
 def describe_arch(arch: zoo.Arch) -> str:
     """One line naming the family, encoder, head and tapped layers."""
     md = f" max {arch.max_depth:g} m" if arch.max_depth else ""
-    return f"{arch.family} {arch.encoder.name} {arch.head}{md} head, layers {list(arch.layers)}"
+    head = f"ZoeDepth ({arch.zoe.bin_centers_type})" if arch.zoe is not None else arch.head
+    return f"{arch.family} {arch.encoder.name} {head}{md} head, layers {list(arch.layers)}"
 
 
 def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> KeyReport:
@@ -112,10 +114,11 @@ def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> 
 
 
 def load_into(model: nn.Module, ckpt: Checkpoint, encoder_only: bool = False) -> KeyReport:
-    """Strictly copy ``ckpt`` into ``model`` (a :class:`~depthany.models.DepthAnything`), casting to its dtype.
+    """Strictly copy ``ckpt`` into ``model`` (a :class:`~depthany.models.DepthAnything` or
+    :class:`~depthany.models.ZoeDepth`), casting floating-point tensors to its dtype.
 
     Args:
-        model: the network; its parameters are overwritten in place.
+        model: the network; its parameters and buffers are overwritten in place.
         ckpt: weights read by :func:`read_checkpoint`.
         encoder_only: load only the ``pretrained.*`` encoder (DINOv2 initialisation for training); the head
             keeps its current values and head keys in the file are ignored. Required for DINOv2 files.

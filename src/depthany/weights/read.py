@@ -3,6 +3,8 @@
 Supported inputs (recognised from the bytes and keys, never from the file name; see :mod:`.formats`):
 
 * official ``.pth`` state dicts (V1, V2, V2 metric): flat ``pretrained.*`` / ``depth_head.*`` keys;
+* official V1 metric (ZoeDepth) checkpoints ``{"model": state_dict, ...}``: ``core.core.*`` + the ZoeDepth head
+  (layout ``zoedepth``; the names are kept, they are our module names too);
 * the V1 hub layout: a folder with ``config.json`` (``encoder``, ``features``, ...) + ``pytorch_model.bin`` or
   ``model.safetensors`` (newer ``PyTorchModelHubMixin``);
 * Hugging Face transformers folders: ``config.json`` (``model_type: depth_anything``) + ``model.safetensors`` or
@@ -31,8 +33,9 @@ from . import keymaps
 from .config import SPEC_METADATA_KEY, arch_from_config, spec_from_json
 from .errors import WeightsError
 from .formats import sniff
+from .zoedepth import is_zoe_state
 
-Layout = Literal["official", "v1_hub", "transformers", "dinov2", "depthany"]
+Layout = Literal["official", "v1_hub", "transformers", "dinov2", "depthany", "zoedepth"]
 WEIGHT_FILENAMES = ("model.safetensors", "pytorch_model.bin")  # looked for in folders, in this order
 
 
@@ -41,7 +44,8 @@ class Checkpoint:
     """Weights in official key names plus what the file says about itself.
 
     Attributes:
-        state_dict: official-named tensors (``pretrained.*``, ``depth_head.*``), any float dtype.
+        state_dict: official-named tensors (``pretrained.*``, ``depth_head.*``; ZoeDepth: ``core.core.*``, ``conv2.*``,
+            ...), any float dtype.
         path: the file (or folder) read.
         layout: the layout detected.
         arch: the architecture the file describes, when it says (transformers / V1 hub / depthany).
@@ -131,7 +135,7 @@ def _read_safetensors(p: Path) -> Checkpoint:
     if SPEC_METADATA_KEY in meta:
         ckpt.spec = spec_from_json(meta[SPEC_METADATA_KEY], p)
         ckpt.arch = ckpt.spec.arch
-        if ckpt.layout == "official":
+        if ckpt.layout in ("official", "zoedepth"):
             ckpt.layout = "depthany"
     ckpt.extra["metadata"] = meta
     return ckpt
@@ -188,6 +192,8 @@ def _from_mapping(p: Path, obj: dict[str, Any]) -> Checkpoint:
 
 def _detect_layout(p: Path, sd: dict[str, Tensor]) -> tuple[Layout, dict[str, Tensor]]:
     keys = list(sd)
+    if is_zoe_state(sd):
+        return "zoedepth", sd
     if any(k.startswith(("pretrained.", "depth_head.")) for k in keys):
         return "official", sd
     if any(k.startswith(("backbone.", "neck.", "head.")) for k in keys):
@@ -195,8 +201,6 @@ def _detect_layout(p: Path, sd: dict[str, Tensor]) -> tuple[Layout, dict[str, Te
             return "transformers", keymaps.transformers_to_official(sd)
         except KeyError as e:
             raise WeightsError(f"{p}: transformers-layout file with a key of no Depth Anything model: {e}") from e
-    if any(k.startswith("core.core.pretrained.") for k in keys):
-        raise WeightsError(f"{p}: a ZoeDepth checkpoint (V1 metric models); not supported, use the V2 metric models")
     if "cls_token" in sd and any(k.startswith("blocks.") for k in keys):
         if any(k.startswith("register_tokens") for k in keys):
             raise WeightsError(f"{p}: DINOv2 with registers; Depth Anything's encoder has no register tokens")

@@ -9,11 +9,12 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything
+from ..models import DepthAnything, Network, build_network
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
 from .read import Checkpoint, read_checkpoint
+from .zoedepth import zoe_model_names, zoe_spec_for_state
 
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -36,9 +37,21 @@ def spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zo
     """The spec to use with ``ckpt``: the requested zoo entry (checked against what the file says about
     itself), else the file's own spec or config, else a zoo entry whose published file name matches.
 
+    Official ZoeDepth files describe nothing about themselves: the requested (or file-name) entry supplies the
+    configuration and the file's shapes choose the head variant (:func:`.zoedepth.zoe_spec_for_state`).
+
     Raises:
         WeightsError: the file contradicts ``requested``, or nothing says whether it is V1, V2 or metric.
     """
+    if ckpt.layout == "zoedepth" and ckpt.arch is None:  # (a depthany training checkpoint carries its spec)
+        base = requested if requested is not None else _spec_from_filename(ckpt.path.name)
+        if base is None:
+            raise WeightsError(f"{ckpt.path}: a V1 metric (ZoeDepth) checkpoint whose file name does not say which "
+                               f"model it is; name it with --model (one of: {', '.join(zoe_model_names())})")
+        return zoe_spec_for_state(base, ckpt.state_dict, ckpt.path)
+    if requested is not None and requested.arch.zoe is not None and ckpt.arch is None:
+        raise WeightsError(f"{ckpt.path}: model {requested.name} is a V1 metric (ZoeDepth) model, but the file holds "
+                           f"no ZoeDepth head (no core.core.* / attractors.* keys; layout {ckpt.layout})")
     if requested is not None:
         if ckpt.arch is not None and ckpt.arch != requested.arch:
             raise WeightsError(f"{ckpt.path}: the file describes {describe_arch(ckpt.arch)}, but model "
@@ -63,10 +76,11 @@ def spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zo
 
 
 def _spec_from_filename(filename: str) -> zoo.ModelSpec | None:
-    """The zoo entry that publishes a ``.pth`` of exactly this name (official files do not describe themselves)."""
+    """The zoo entry that publishes a ``.pth`` / ``.pt`` of exactly this name (official files do not describe
+    themselves)."""
     for spec in zoo.MODELS.values():
         for src in spec.weights:
-            if src.filename and src.filename.endswith(".pth") and Path(src.filename).name == filename:
+            if src.filename and src.filename.endswith((".pth", ".pt")) and Path(src.filename).name == filename:
                 return spec
     return None
 
@@ -118,13 +132,36 @@ def resolve_checkpoint(model: str | None = None, weights: str | Path | None = No
     return ckpt, dataclasses.replace(spec, extra={**spec.extra, "weights": str(ckpt.path)})
 
 
+def load_network(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Network, zoo.ModelSpec]:
+    """Build and strictly load any network: a :class:`~depthany.models.DepthAnything`, or a
+    :class:`~depthany.models.ZoeDepth` for the V1 metric models. Arguments, returns and errors as
+    :func:`load_model`."""
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None  # only encoder_only=True returns no spec
+    return _build_and_load(ckpt, spec, device, dtype), spec
+
+
+def _build_and_load(ckpt: Checkpoint, spec: zoo.ModelSpec, device: str | torch.device, dtype: torch.dtype) -> Network:
+    with torch.device("meta"):
+        net = build_network(spec.arch)
+    net = net.to_empty(device="cpu")
+    load_into(net, ckpt)
+    return net.to(device=device, dtype=dtype).eval()
+
+
 def load_model(
     model: str | None = None,
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> tuple[DepthAnything, zoo.ModelSpec]:
-    """Build and strictly load a model.
+    """Build and strictly load a Depth Anything model (every zoo entry but the V1 metric ones, see
+    :func:`load_network`).
 
     Args:
         model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
@@ -139,12 +176,13 @@ def load_model(
 
     Raises:
         WeightsError / WeightsNotFound: with the file and what is wrong or missing.
-        ValueError: unknown model name.
+        ValueError: unknown model name, or a V1 metric (ZoeDepth) model.
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
-    with torch.device("meta"):
-        net = DepthAnything(spec.arch)
-    net = net.to_empty(device="cpu")
-    load_into(net, ckpt)
-    return net.to(device=device, dtype=dtype).eval(), spec
+    if spec.arch.zoe is not None:
+        raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
+                         "and run it with depthany.zoe_pipeline (infer_pil)")
+    net = _build_and_load(ckpt, spec, device, dtype)
+    assert isinstance(net, DepthAnything)
+    return net, spec

@@ -35,8 +35,8 @@ def _save_safetensors(sd: dict[str, Tensor], path: Path, metadata: dict[str, str
     atomic_write(path, lambda tmp: save_file(owned, str(tmp), metadata=metadata), durable=durable)
 
 
-def _save_torch(sd: dict[str, Tensor], path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(sd, tmp))
+def _save_torch(obj: dict[str, Tensor] | dict[str, dict[str, Tensor]], path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _save_json(obj: dict, path: Path) -> None:
@@ -62,7 +62,8 @@ def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fm
     """Write an official-named state dict ``sd`` for ``spec`` to ``out`` in layout ``fmt``.
 
     * ``depthany``: one ``.safetensors`` file; the spec (architecture, preprocessing, licence) is in its metadata.
-    * ``official``: a flat ``.pth`` state dict, as the official repos publish.
+    * ``official``: a flat ``.pth`` state dict, as the official repos publish; for a V1 metric (ZoeDepth) model
+      the official training-checkpoint form ``{"model": state_dict}`` of the released ``.pt`` files.
     * ``v1_hub``: a folder with ``config.json`` + ``pytorch_model.bin`` (V1 ``PyTorchModelHubMixin`` layout).
     * ``transformers``: a folder with ``config.json`` + ``model.safetensors`` for ``DepthAnythingForDepthEstimation``
       (legacy on-disk key names, which every transformers version reads).
@@ -84,9 +85,13 @@ def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fm
     out = Path(out)
     if fmt not in OUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(OUT_FORMATS)}")
+    if spec.arch.zoe is not None and fmt not in ("depthany", "official"):
+        raise ValueError(f"a V1 metric (ZoeDepth) model can be written --to depthany or --to official, not {fmt}")
     sd = _prepare(sd, dtype)
     if fmt == "depthany":
         _save_safetensors(sd, out, {SPEC_METADATA_KEY: spec_to_json(spec), "format": "pt"}, durable)
+    elif fmt == "official" and spec.arch.zoe is not None:
+        _save_torch({"model": sd}, out)
     elif fmt == "official":
         _save_torch(sd, out)
     elif fmt == "dinov2":
