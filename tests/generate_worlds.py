@@ -134,9 +134,10 @@ def _replace_tokenizer(target: Path, source: Path) -> None:
         (target / f.name).write_bytes(f.read_bytes())
 
 
-def tiny_controlnet(base: Path, seed: int = 5, std: float = 0.05) -> Any:
+def tiny_controlnet(base: Path, seed: int = 5, std: float = 0.3) -> Any:
     """A ControlNet for ``base`` made like diffusers' training script makes one (``from_unet``), with random
-    zero convolutions (and conditioning encoder), so that the control image matters."""
+    (instead of zero) output convolutions and a livelier conditioning encoder, so that the control image
+    matters."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(base / "unet")

@@ -33,7 +33,7 @@ from ..result import DepthResult
 from . import single_file, sources
 from .control import MULTIPLE, conditioning_image, control_size
 from .errors import GenerateError, ModelNotFound
-from .known import DEFAULT_BASES, DEFAULT_CONTROLNET, family_name, family_of
+from .known import DEFAULT_BASES, DEFAULT_CONTROLNET, KNOWN_CONTROLNETS, family_name, family_of
 from .pairs import check_pair
 
 CONDITIONING = ("depthany controlnet map (per-image min..max of nearness to 0..255, near = bright, 3 equal "
@@ -131,22 +131,40 @@ class DepthGenerator:
             raise GenerateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         dev = pick_device(device)
         dtype = PRECISIONS[precision]
-        cn_src = sources.resolve_controlnet(controlnet)
-        cn_cfg = sources.controlnet_config(cn_src)
+        # Everything missing is reported at once: one round trip to a machine with network, not three.
+        missing: list[str] = []
+        depth_missing = _depth_missing(depth_model)
+        if depth_missing:
+            missing.append(depth_missing)
+        cn_src: sources.ControlNetSource | None = None
+        cn_cfg: dict[str, Any] | None = None
         shapes: single_file.Shapes | None = None
-        if cn_src.kind == "file":
-            assert cn_src.path is not None
-            _, shapes = single_file.diffusers_shapes(single_file.read_shapes(cn_src.path), str(cn_src.path))
-            cn_cfg = single_file.sibling_config(cn_src.path)
-        fam_cfg = cn_cfg if cn_cfg is not None else single_file.infer_config(shapes or {})
-        if base is None:
-            fam = cn_src.known.family if cn_src.known else family_of(fam_cfg)
-            if fam not in DEFAULT_BASES:
-                raise GenerateError(f"no default base model for ControlNet {controlnet!r} ({family_name(fam_cfg)}); "
-                                    "pass --base with the model it was trained for")
-            base = DEFAULT_BASES[fam]  # type: ignore[index]
-        base_src = sources.resolve_base(base)
-        unet_cfg = sources.base_unet_config(base_src)
+        family: str | None = known.family if (known := KNOWN_CONTROLNETS.get(controlnet.strip())) else None
+        try:
+            cn_src = sources.resolve_controlnet(controlnet)
+            cn_cfg = sources.controlnet_config(cn_src)
+            if cn_src.kind == "file":
+                assert cn_src.path is not None
+                _, shapes = single_file.diffusers_shapes(single_file.read_shapes(cn_src.path), str(cn_src.path))
+                cn_cfg = single_file.sibling_config(cn_src.path)
+            family = family or family_of(cn_cfg if cn_cfg is not None else single_file.infer_config(shapes or {}))
+        except ModelNotFound as e:
+            missing.append(str(e))
+        if base is None and family not in DEFAULT_BASES:
+            if missing:
+                raise ModelNotFound("\n".join(missing))
+            described = family_name(cn_cfg or single_file.infer_config(shapes or {}))
+            raise GenerateError(f"no default base model for ControlNet {controlnet!r} ({described}); pass --base "
+                                "with the model it was trained for")
+        base = base if base is not None else DEFAULT_BASES[family]  # type: ignore[index]
+        try:
+            base_src = sources.resolve_base(base)
+            unet_cfg = sources.base_unet_config(base_src)
+        except ModelNotFound as e:
+            missing.append(str(e))
+        if missing:
+            raise ModelNotFound("\n".join(missing))
+        assert cn_src is not None
         if cn_cfg is None:
             assert shapes is not None
             cn_cfg = single_file.controlnet_config(shapes, unet_cfg)
@@ -267,6 +285,24 @@ def _check_args(prompt: str, steps: int, guidance: float, strength: float, seed:
         raise GenerateError(f"seed must be in [0, 2**63 - {MAX_IMAGES}), got {seed}")
     if not 1 <= num_images <= MAX_IMAGES:
         raise GenerateError(f"num_images must be in [1, {MAX_IMAGES}], got {num_images}")
+
+
+def _depth_missing(depth_model: str | None) -> str | None:
+    """The download message for a zoo depth model whose weights are not here and cannot be fetched now."""
+    from .. import zoo
+    from ..weights import WeightsNotFound, fetch
+
+    if depth_model is None:
+        return None
+    try:
+        spec = zoo.get_spec(depth_model)
+    except ValueError:  # a path or repo id: DepthPredictor reports those itself
+        return None
+    try:
+        fetch(spec, zoo.preferred_source(spec, depth_model))
+    except WeightsNotFound as e:
+        return str(e).replace("--weights", "--depth-model")
+    return None
 
 
 def _versions() -> dict[str, str]:
