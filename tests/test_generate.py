@@ -343,3 +343,37 @@ def test_repo_ids_read_from_the_hf_cache_offline(world: dict[str, Any], tmp_path
     assert meta["controlnet"] == {"name": "tester/tiny-controlnet-depth", "kind": "repo", "path": None,
                                   "repo_id": "tester/tiny-controlnet-depth"}
     assert meta["base"]["repo_id"] == "tester/tiny-sd"
+
+
+def test_readme_generate_command_runs_offline_on_stand_ins(world: dict[str, Any], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's first generate command, with the default ControlNet (Depth Anything's single file) and the
+    default base (SD 1.5) resolved by their real names from a Hugging Face cache that holds tiny random
+    stand-ins in the published layouts. Substituted: the photo, the output folder, and what this machine lacks
+    (a GPU, the da2-large weights); appended: fewer steps and a smaller size."""
+    import re
+    import shlex
+
+    from huggingface_hub import constants
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(c for block in re.findall(r"```bash\n(.*?)```", readme, flags=re.S) for c in block.splitlines()
+                if c.startswith("depthany generate room.jpg"))
+    swap = {"room.jpg": str(world["room"]), "gen/": str(tmp_path / "gen"), "da2-large": str(world["teacher"]),
+            "cuda": "cpu", "fp16": "fp32"}
+    args = [swap.get(w, w) for w in shlex.split(line.split(" #")[0])[2:]]
+    assert "--controlnet" not in args and "--base" not in args  # the defaults are what is exercised
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    put_in_hf_cache(cache, "LiheYoung/Depth-Anything",
+                    {"checkpoints_controlnet/diffusion_pytorch_model.safetensors": world["single"]}, repo_type="space")
+    put_in_hf_cache(cache, "stable-diffusion-v1-5/stable-diffusion-v1-5",
+                    {str(p.relative_to(world["base"])): p for p in world["base"].rglob("*")
+                     if p.is_file() and "_tok" not in p.parts})
+    res = run(*args, "--steps", "2", "--resolution", "64")
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "gen" / "room_generate.json").read_text())
+    assert meta["controlnet"]["name"] == "depth-anything" and meta["controlnet"]["kind"] == "file"
+    assert meta["base"]["repo_id"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert meta["prompt"] == "a cosy wooden cabin interior, warm evening light"
+    assert (tmp_path / "gen" / "room_gen0.png").exists()

@@ -109,7 +109,8 @@ class DepthGenerator:
     @classmethod
     def from_pretrained(cls, controlnet: str = DEFAULT_CONTROLNET, base: str | None = None,
                         depth_model: str | None = None, device: str | torch.device | None = "cpu",
-                        precision: Precision = "fp32", depth_input_size: int | None = None) -> DepthGenerator:
+                        precision: Precision = "fp32", depth_input_size: int | None = None,
+                        load_depth: bool = True) -> DepthGenerator:
         """Load a ControlNet, the base model it fits, and a depth model.
 
         Args:
@@ -120,6 +121,7 @@ class DepthGenerator:
             device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto``.
             precision: dtype of the diffusion models (``fp16``/``bf16`` want a GPU).
             depth_input_size: the depth network's short side (default: the model's).
+            load_depth: False leaves :attr:`depth` None (set it to any ``DepthPredictor`` later).
 
         Raises:
             GenerateError: diffusers missing, a bad name or file, or no default base for this ControlNet.
@@ -173,7 +175,8 @@ class DepthGenerator:
         pipe = _load_pipeline(base_src, unet_cfg, model, dtype)
         pipe.to(dev)
         pipe.set_progress_bar_config(disable=True)
-        depth = DepthPredictor.from_pretrained(depth_model, device=dev, precision="fp32", input_size=depth_input_size)
+        depth = (DepthPredictor.from_pretrained(depth_model, device=dev, precision="fp32", input_size=depth_input_size)
+                 if load_depth else None)
         info = {"controlnet_family": family_name(cn_cfg), "pipeline": type(pipe).__name__,
                 "scheduler": type(pipe.scheduler).__name__, "device": str(dev)}
         return cls(pipe, depth, cn_src, base_src, precision, info)
@@ -323,7 +326,8 @@ def _load_controlnet(src: sources.ControlNetSource, config: dict[str, Any], dtyp
         return single_file.load_single_file(src.path, config, dtype, shapes)
     where = str(src.path) if src.path is not None else str(src.repo_id)
     try:
-        return ControlNetModel.from_pretrained(where, dtype=dtype, local_files_only=sources.is_offline())
+        return ControlNetModel.from_pretrained(where, dtype=dtype, local_files_only=sources.is_offline(),
+                                               cache_dir=str(sources.hub_cache_dir()))
     except OSError as e:  # weights missing from the folder / cache
         if src.repo_id:
             raise ModelNotFound(sources.missing_file_message(
@@ -341,7 +345,7 @@ def _load_pipeline(src: sources.BaseSource, unet: dict[str, Any], controlnet: An
     cls = diffusers.StableDiffusionXLControlNetPipeline if sdxl else diffusers.StableDiffusionControlNetPipeline
     try:
         return cls.from_pretrained(src.location, controlnet=controlnet, dtype=dtype,
-                                   local_files_only=sources.is_offline())
+                                   local_files_only=sources.is_offline(), cache_dir=str(sources.hub_cache_dir()))
     except OSError as e:
         if src.repo_id:
             raise ModelNotFound(sources.base_missing_message(
