@@ -254,6 +254,18 @@ def test_killed_run_resumes_and_labels_each_image_once(tmp_path: Path) -> None:
     assert changed.exit_code != 0 and "made with captions 'sidecar'" in changed.output
 
 
+def test_unreadable_images_are_reported_and_the_rest_written(tmp_path: Path) -> None:
+    imgs = write_image_folder(tmp_path / "imgs", 2)
+    (imgs / "empty.png").write_bytes(b"")
+    (imgs / "cut.png").write_bytes((imgs / "photo.000.png").read_bytes()[:60])
+    report = controlnet_data(ControlNetDataJob((str(imgs),), tmp_path / "out", str(write_teacher(tmp_path / "t.safetensors")),
+                                               input_size=42, workers=0, device="cpu"), **QUIET)
+    assert report.complete and report.samples == 2 and report.label_failures == 2
+    failures = json.loads((tmp_path / "out" / "labels" / "files-000000.failures.json").read_text())
+    assert sorted(f["key"] for f in failures) == ["cut", "empty"]
+    assert sorted(r["key"] for r in _rows(tmp_path / "out")) == ["photo_000", "photo_001"]
+
+
 def test_output_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
     imgs = write_image_folder(tmp_path / "imgs", 2)
     res = CliRunner().invoke(cli, ["controlnet-data", str(imgs), "--out", str(imgs / "cn"), *SIZE])
