@@ -230,6 +230,22 @@ def test_single_file_controlnets_load_through_diffusers_exactly(gen: DepthGenera
     assert a.settings["controlnet"]["kind"] == "file"
 
 
+def test_precision_applies_to_every_diffusion_model(world: dict[str, Any]) -> None:
+    """bf16 (runs on CPUs too): the folder and the single-file ControlNet load in bf16 like the base model's parts,
+    give the same image, and the depth model stays fp32."""
+    images = []
+    for cn in (world["cn"], world["orig"]):
+        gen = DepthGenerator.from_pretrained(str(cn), str(world["base"]), str(world["teacher"]), "cpu", "bf16",
+                                             depth_input_size=42)
+        p = gen.pipe
+        assert {p.unet.dtype, p.controlnet.dtype, p.vae.dtype, p.text_encoder.dtype} == {torch.bfloat16}
+        assert next(gen.depth.model.parameters()).dtype == torch.float32 and gen.depth.precision == "fp32"
+        out = gen.generate(world["room"], PROMPT, steps=2, seed=0, resolution=64)
+        assert out.settings["precision"] == "bf16" and out.settings["depth"]["precision"] == "fp32"
+        images.append(out.images[0])
+    np.testing.assert_array_equal(images[0], images[1])
+
+
 def test_shape_inference_matches_full_size_configs() -> None:
     """The config worked out from tensor shapes equals the real one for an SD 1.x ControlNet (Depth Anything's:
     diffusers defaults with cross_attention_dim 768, LiheYoung/Depth-Anything controlnet/config.json at
