@@ -133,53 +133,17 @@ class DepthGenerator:
             raise GenerateError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         dev = pick_device(device)
         dtype = PRECISIONS[precision]
-        # Everything missing is reported at once: one round trip to a machine with network, not three.
-        missing: list[str] = []
-        depth_missing = _depth_missing(depth_model)
-        if depth_missing:
-            missing.append(depth_missing)
-        cn_src: sources.ControlNetSource | None = None
-        cn_cfg: dict[str, Any] | None = None
-        shapes: single_file.Shapes | None = None
-        family: str | None = known.family if (known := KNOWN_CONTROLNETS.get(controlnet.strip())) else None
-        try:
-            cn_src = sources.resolve_controlnet(controlnet)
-            cn_cfg = sources.controlnet_config(cn_src)
-            if cn_src.kind == "file":
-                assert cn_src.path is not None
-                _, shapes = single_file.diffusers_shapes(single_file.read_shapes(cn_src.path), str(cn_src.path))
-                cn_cfg = single_file.sibling_config(cn_src.path)
-            family = family or family_of(cn_cfg if cn_cfg is not None else single_file.infer_config(shapes or {}))
-        except ModelNotFound as e:
-            missing.append(str(e))
-        if base is None and family not in DEFAULT_BASES:
-            if missing:
-                raise ModelNotFound("\n".join(missing))
-            described = family_name(cn_cfg or single_file.infer_config(shapes or {}))
-            raise GenerateError(f"no default base model for ControlNet {controlnet!r} ({described}); pass --base "
-                                "with the model it was trained for")
-        base = base if base is not None else DEFAULT_BASES[family]  # type: ignore[index]
-        try:
-            base_src = sources.resolve_base(base)
-            unet_cfg = sources.base_unet_config(base_src)
-        except ModelNotFound as e:
-            missing.append(str(e))
-        if missing:
-            raise ModelNotFound("\n".join(missing))
-        assert cn_src is not None
-        if cn_cfg is None:
-            assert shapes is not None
-            cn_cfg = single_file.controlnet_config(shapes, unet_cfg)
-        check_pair(cn_cfg, controlnet, unet_cfg, base)
-        model = _load_controlnet(cn_src, cn_cfg, dtype, shapes)
-        pipe = _load_pipeline(base_src, unet_cfg, model, dtype)
+        found = _resolve(controlnet, base, depth_model)  # no weights loaded yet
+        check_pair(found.config, controlnet, found.unet, found.base.label)
+        model = _load_controlnet(found.controlnet, found.config, dtype, found.shapes)
+        pipe = _load_pipeline(found.base, found.unet, model, dtype)
         pipe.to(dev)
         pipe.set_progress_bar_config(disable=True)
         depth = (DepthPredictor.from_pretrained(depth_model, device=dev, precision="fp32", input_size=depth_input_size)
                  if load_depth else None)
-        info = {"controlnet_family": family_name(cn_cfg), "pipeline": type(pipe).__name__,
+        info = {"controlnet_family": family_name(found.config), "pipeline": type(pipe).__name__,
                 "scheduler": type(pipe.scheduler).__name__, "device": str(dev)}
-        return cls(pipe, depth, cn_src, base_src, precision, info)
+        return cls(pipe, depth, found.controlnet, found.base, precision, info)
 
     # ------------------------------------------------------------------------------------------- running
 
@@ -288,6 +252,67 @@ def _check_args(prompt: str, steps: int, guidance: float, strength: float, seed:
         raise GenerateError(f"seed must be in [0, 2**63 - {MAX_IMAGES}), got {seed}")
     if not 1 <= num_images <= MAX_IMAGES:
         raise GenerateError(f"num_images must be in [1, {MAX_IMAGES}], got {num_images}")
+
+
+@dataclass
+class _Resolved:
+    """What :meth:`DepthGenerator.from_pretrained` found before loading any weights."""
+
+    controlnet: sources.ControlNetSource
+    config: dict[str, Any]  # the ControlNet's full config
+    base: sources.BaseSource
+    unet: dict[str, Any]  # the base UNet's config
+    shapes: single_file.Shapes | None  # a single file's tensor shapes (diffusers names)
+
+
+def _resolve(controlnet: str, base: str | None, depth_model: str | None) -> _Resolved:
+    """Find the ControlNet, its base model and their configs; everything missing is reported at once (one
+    round trip to a machine with network, not three).
+
+    Raises:
+        ModelNotFound: listing every missing model with what to download.
+        GenerateError: a bad name or file, or no default base for the ControlNet's family.
+    """
+    missing: list[str] = []
+    depth_missing = _depth_missing(depth_model)
+    if depth_missing:
+        missing.append(depth_missing)
+    cn_src: sources.ControlNetSource | None = None
+    cn_cfg: dict[str, Any] | None = None
+    shapes: single_file.Shapes | None = None
+    known = KNOWN_CONTROLNETS.get(controlnet.strip())
+    family: str | None = known.family if known else None
+    try:
+        cn_src = sources.resolve_controlnet(controlnet)
+        cn_cfg = sources.controlnet_config(cn_src)
+        if cn_src.kind == "file":
+            assert cn_src.path is not None
+            _, shapes = single_file.diffusers_shapes(single_file.read_shapes(cn_src.path), str(cn_src.path))
+            cn_cfg = single_file.sibling_config(cn_src.path)
+        family = family or family_of(cn_cfg if cn_cfg is not None else single_file.infer_config(shapes or {}))
+    except ModelNotFound as e:
+        missing.append(str(e))
+    if base is None and family not in DEFAULT_BASES:
+        if missing:
+            raise ModelNotFound("\n".join(missing))
+        described = family_name(cn_cfg or single_file.infer_config(shapes or {}))
+        raise GenerateError(f"no default base model for ControlNet {controlnet!r} ({described}); pass --base "
+                            "with the model it was trained for")
+    base_name = base if base is not None else DEFAULT_BASES[family]  # type: ignore[index]
+    base_src: sources.BaseSource | None = None
+    unet_cfg: dict[str, Any] = {}
+    try:
+        base_src = sources.resolve_base(base_name)
+        unet_cfg = sources.base_unet_config(base_src)
+    except ModelNotFound as e:
+        missing.append(str(e))
+    if missing:
+        raise ModelNotFound("\n".join(missing))
+    assert cn_src is not None and base_src is not None
+    if cn_cfg is None:  # a single file: shapes + the base UNet's other values
+        assert shapes is not None
+        cn_cfg = single_file.controlnet_config(shapes, unet_cfg)
+    return _Resolved(cn_src, cn_cfg, base_src, unet_cfg, shapes)
 
 
 def _depth_missing(depth_model: str | None) -> str | None:
