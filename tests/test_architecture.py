@@ -28,8 +28,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("weights", "geometry", "export", "synth", "budget", "zoe_pipeline"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
     ("backends", "outputs", "inference"),  # engines; output-format registry; preprocess -> network -> postprocess
     ("predictor",),  # images in, DepthResult out
+    ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
     ("eval", "pseudo", "video", "bench", "serve"),  # tasks built on the predictor
-    ("train",),  # training (uses eval metrics and pseudo labels)
+    ("train", "controlnet_data"),  # training (uses eval metrics and pseudo labels); ControlNet data (pseudo)
     ("cli",),  # the command line over everything
     ("__main__",),
 )
@@ -213,5 +214,7 @@ def test_layer_order_is_enforced() -> None:
     up = {("geometry", "outputs"): ["geometry/a.py:3 depthany.outputs"], ("pseudo", "train"): ["p.py:1 t"],
           ("eval", "video"): ["e.py:2 v"]}  # upward twice, sideways once
     assert [v.split(":")[0] for v in layer_violations(up)] == [
-        "eval (layer 5) -> video (layer 5)", "geometry (layer 2) -> outputs (layer 3)", "pseudo (layer 5) -> train (layer 6)"]
+        f"eval (layer {LAYER_OF['eval']}) -> video (layer {LAYER_OF['video']})",
+        f"geometry (layer {LAYER_OF['geometry']}) -> outputs (layer {LAYER_OF['outputs']})",
+        f"pseudo (layer {LAYER_OF['pseudo']}) -> train (layer {LAYER_OF['train']})"]
 

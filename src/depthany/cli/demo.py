@@ -30,8 +30,11 @@ from ..precision import PRECISIONS
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface; 0.0.0.0 exposes the demo.")
 @click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True)
 @click.option("--max-file-size", default="50mb", show_default=True, help="Largest upload Gradio accepts.")
+@click.option("--controlnet", default=None, metavar="NAME|PATH|REPO",
+              help="Generate tab (needs depthany[generate]): a ControlNet to offer besides the known ones on disk.")
+@click.option("--base", default=None, metavar="PATH|REPO", help="Generate tab: the base model for --controlnet.")
 def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precision: str, max_tokens: int, host: str,
-         port: int, max_file_size: str) -> None:
+         port: int, max_file_size: str, controlnet: str | None, base: str | None) -> None:
     """Run the web demo. Offers only models whose weights are on disk; makes no network requests."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -48,7 +51,12 @@ def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precisio
                               max_tokens=max_tokens)
         click.echo(f"depthany demo on http://{host}:{port} with {len(backend.choices)} model(s), {len(found)} "
                    "example(s)", err=True)
-        launch_demo(backend, found, host, port, block=True, max_file_size=max_file_size)
+        generate = None
+        if controlnet:
+            from ..serve.generate_tab import GenerateBackend, local_generate_pairs
+
+            generate = GenerateBackend(local_generate_pairs(controlnet, base), backend, backend.device, precision)
+        launch_demo(backend, found, host, port, block=True, max_file_size=max_file_size, generate=generate)
     except ValueError as e:  # no models, or weights that do not load (WeightsError names the file): set-up
         click.echo(f"error: {e}", err=True)
         sys.exit(2)

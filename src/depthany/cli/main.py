@@ -25,6 +25,9 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "video": ("depthany.cli.video", "video", "Depth for videos, image sequences, webcams and streams."),
     "serve": ("depthany.cli.serve", "serve", "Run the REST service."),
     "demo": ("depthany.cli.demo", "demo", "Run the web demo."),
+    "generate": ("depthany.cli.generate", "generate", "Generate images from photos' depth and a prompt (ControlNet)."),
+    "controlnet-data": ("depthany.cli.controlnet_data", "controlnet_data",
+                        "Make ControlNet training data: image, depth conditioning image, caption."),
 }
 
 

@@ -209,10 +209,12 @@ class DemoBackend:
         return ply, view, desc
 
 
-def build_demo(backend: DemoBackend, examples: list[Path] | None = None, title: str = "depthany") -> Any:
+def build_demo(backend: DemoBackend, examples: list[Path] | None = None, title: str = "depthany",
+               generate: Any = None) -> Any:
     """The Gradio Blocks app (not launched). The click handler is exposed as API endpoint ``/predict``:
     ``(image file, model label, cmap, input size) -> (slider pair, png16 file, npy file, ply file, 3-D view,
-    info markdown)``."""
+    info markdown)``. With diffusers installed a "Generate" tab follows (:mod:`depthany.serve.generate_tab`;
+    ``generate``: its :class:`~depthany.serve.generate_tab.GenerateBackend`, default: the pairs on disk)."""
     import gradio as gr
 
     labels = list(backend.choices)
@@ -256,14 +258,17 @@ def build_demo(backend: DemoBackend, examples: list[Path] | None = None, title: 
         if examples:
             gr.Examples([[str(p)] for p in examples], inputs=[image], label="Examples")
         run.click(predict, [image, model, cmap, size], [slider, png16, npy, ply, view, info], api_name="predict")
+        from .generate_tab import add_generate_tab
+
+        add_generate_tab(backend, generate)
     return demo
 
 
 def launch_demo(backend: DemoBackend, examples: list[Path] | None = None, host: str = "127.0.0.1", port: int = 7860,
-                block: bool = True, max_file_size: str = "50mb") -> Any:
+                block: bool = True, max_file_size: str = "50mb", generate: Any = None) -> Any:
     """Build and launch the demo on ``host:port`` (no share link, no analytics). Returns the Blocks app."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo = build_demo(backend, examples)
+    demo = build_demo(backend, examples, generate=generate)
     demo.queue(default_concurrency_limit=1)  # one prediction at a time: the model is shared
     # show_error: a file the image component itself cannot open gets its reason shown, not a generic error
     demo.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True,
