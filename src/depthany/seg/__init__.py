@@ -1,0 +1,4 @@
+"""Semantic segmentation on the Depth Anything encoder: models, inference, mmseg-exact metrics, datasets.
+
+See ``docs/segmentation.md``.
+"""
