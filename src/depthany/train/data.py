@@ -95,6 +95,10 @@ SOURCE_KINDS: dict[str, str] = {
     # the student stage (docs/teacher_student.md)
     "labeled": "depthany.train.student_data:LabeledSource",
     "pseudo": "depthany.train.student_data:PseudoSource",
+    # semantic segmentation, task: semseg (docs/segmentation.md)
+    "semseg": "depthany.seg.sources:SegSource",
+    "cityscapes": "depthany.seg.sources:SegSource",
+    "ade20k": "depthany.seg.sources:SegSource",
 }
 
 
