@@ -65,7 +65,7 @@ def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return rgb
     if _cv2 is not None:
         return np.asarray(_cv2.resize(rgb, (w, h), interpolation=_cv2.INTER_LINEAR))
-    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+    t = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)[None].float()
     t = F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
     return t[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
@@ -74,7 +74,7 @@ def normalize(rgb: np.ndarray) -> Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, H, W) float32 ``(x - 255 mean) / (255 std)`` (mmseg's data preprocessor)."""
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {rgb.shape} {rgb.dtype}")
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+    x = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)[None].float()
     mean = torch.tensor(MEAN_255, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(STD_255, dtype=torch.float32).view(1, 3, 1, 1)
     return (x - mean) / std

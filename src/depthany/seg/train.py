@@ -145,9 +145,10 @@ def seg_param_groups(model: SegmentationModel, cfg: OptimCfg) -> list[dict[str, 
 
     V1 (``optim_wrapper.paramwise_cfg``): ``custom_keys`` matched as substrings of the parameter name, longest
     key first: the backbone (``pretrained`` here, ``backbone.dinov2`` there) at ``lr_mult`` 0.1, its final
-    norm, every block's norms and ``pos_embed`` also without weight decay, ``query_embed`` / ``query_feat`` /
-    ``level_embed`` at full rate without decay; every other parameter of a normalisation layer without decay
-    (``norm_decay_mult=0``). Here the backbone rate is ``cfg.lr`` and the head's ``cfg.lr * decoder_lr_mult``
+    norm and every block's norms also without weight decay, ``query_embed`` / ``query_feat`` / ``level_embed``
+    at full rate without decay; every other parameter of a normalisation layer without decay
+    (``norm_decay_mult=0``). V1 also lists ``pos_embed`` (no decay), but the longer backbone key matches the
+    backbone's ``pos_embed`` first, so it is decayed; the pixel decoder's ``level_encoding`` matches no key. Here the backbone rate is ``cfg.lr`` and the head's ``cfg.lr * decoder_lr_mult``
     (V1: 3e-6 and 3e-5). Groups: backbone, head (both decayed) first, then the undecayed ones.
     """
     depth = model.spec.encoder.depth
