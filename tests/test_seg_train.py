@@ -246,3 +246,20 @@ def test_mask2former_steps_change_every_part_and_stay_finite(tmp_path: Path) -> 
         assert np.isfinite(out["loss"]) and out["loss"] > 0 and {"loss_cls", "loss_mask", "loss_dice"} <= set(out)
     moved = {k.split(".")[0] for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, start[k])}
     assert moved == {"pretrained", "neck", "decode_head"}
+
+
+def test_the_training_snippet_of_docs_segmentation_runs(tmp_path: Path) -> None:
+    """docs/segmentation.md's Python training block, on a tiny folder and two short steps."""
+    pytest.importorskip("cv2")
+    text = (Path(__file__).parent.parent / "docs" / "segmentation.md").read_text()
+    blocks = text.split("```python\n")
+    code = next(b.split("```")[0] for b in blocks[1:] if "seg_train_step(" in b)
+    generate(tmp_path / "worlds", 2, WorldConfig(48, 40), seed=0)
+    assert '"configs/seg-mini-synth.yaml", ["data.sources.0.path=worlds"]' in code
+    code = code.replace('"configs/seg-mini-synth.yaml"', repr(str(CONFIGS / "seg-mini-synth.yaml")))
+    code = code.replace('["data.sources.0.path=worlds"]',
+                        f'["data.sources.0.path={tmp_path / "worlds"}", "data.sources.0.split=null", "train.steps=2", '
+                        '"train.batch_size=2", "data.crop_size=56", "optim.warmup_steps=1"]')
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/segmentation.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert "mIoU" in str(namespace["validate_seg"](namespace["model"], namespace["source"].dataset).table())  # type: ignore[operator, attr-defined]

@@ -136,7 +136,7 @@ class SegAugment:
             raise ValueError(f"image {rgb.shape[:2]} and labels {labels.shape} sizes differ")
         tenths = self.short_side_tenths[int(rng.integers(len(self.short_side_tenths)))]
         short = int(tenths * 0.1 * self.crop)
-        size = shortest_edge_size(*labels.shape, short, self.max_long_ratio * self.crop)
+        size = shortest_edge_size(labels.shape[0], labels.shape[1], short, self.max_long_ratio * self.crop)
         img, lab = resize_pair(rgb, labels, size)
         y1, y2, x1, x2 = crop_box(lab, self.crop, self.cat_max_ratio, rng, self.ignore_index)
         img, lab = img[y1:y2, x1:x2], lab[y1:y2, x1:x2]

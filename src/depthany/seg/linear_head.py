@@ -22,6 +22,7 @@ class LinearHead(nn.Module):
         self.bn = nn.BatchNorm2d(channels)
         self.conv_seg = nn.Conv2d(channels, num_classes, kernel_size=1)
         nn.init.normal_(self.conv_seg.weight, std=0.01)  # mmseg BaseDecodeHead.init_weights
+        assert self.conv_seg.bias is not None
         nn.init.zeros_(self.conv_seg.bias)
 
     def forward(self, feats: list[Tensor]) -> Tensor:

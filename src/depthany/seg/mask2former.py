@@ -168,18 +168,22 @@ class PixelDecoder(nn.Module):
     def init_weights(self) -> None:
         """mmdet ``MSDeformAttnPixelDecoder.init_weights``."""
         for m in self.input_convs:
-            nn.init.xavier_uniform_(m.conv.weight)
-            nn.init.zeros_(m.conv.bias)
+            conv = m.get_submodule("conv")
+            assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+            nn.init.xavier_uniform_(conv.weight)
+            nn.init.zeros_(conv.bias)
         for m in (*self.lateral_convs, *self.output_convs):
-            nn.init.kaiming_uniform_(m.conv.weight, a=1)  # caffe2_xavier_init
+            nn.init.kaiming_uniform_(m.get_parameter("conv.weight"), a=1)  # caffe2_xavier_init
         nn.init.kaiming_uniform_(self.mask_feature.weight, a=1)
-        nn.init.zeros_(self.mask_feature.bias)
+        nn.init.zeros_(self.mask_feature.get_parameter("bias"))
         nn.init.normal_(self.level_encoding.weight, std=1.0)
         for p in self.encoder.parameters():
             if p.dim() > 1:
                 nn.init.xavier_normal_(p)
         for layer in self.encoder:
-            layer.self_attn.init_weights()
+            attn = layer.get_submodule("self_attn")
+            assert isinstance(attn, MultiScaleDeformableAttention)
+            attn.init_weights()
 
     def forward(self, feats: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
         b = feats[0].shape[0]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +196,7 @@ class SegObjective(Objective):
         self.m2f = mask2former or Mask2FormerCfg()
         self.ignore_index, self.avg_non_ignore = ignore_index, avg_non_ignore
 
-    def __call__(self, model: nn.Module, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def __call__(self, model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         out = model(batch["image"])
         labels = batch["labels"]
         if "logits" in out:
@@ -214,7 +213,7 @@ def _semseg(recipe: Recipe, head: str, max_depth: float | None) -> Objective:
 
 
 def seg_train_step(model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer,
-                   batch: Mapping[str, Tensor], step: int, total: int, optim: OptimCfg,
+                   batch: dict[str, Tensor], step: int, total: int, optim: OptimCfg,
                    grad_clip: float) -> dict[str, float]:
     """One optimiser step on one batch: learning rate for ``step`` of ``total``, loss, backward, gradient
     clipping (``grad_clip`` max norm, 0 = measure only; V1: 0.01), AdamW update.
