@@ -30,6 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("predictor",),  # images in, DepthResult out
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
     ("eval", "pseudo", "video", "bench", "serve"),  # tasks built on the predictor
+    ("seg",),  # semantic segmentation on the encoder (scored like eval)
     ("train", "controlnet_data"),  # training (uses eval metrics and pseudo labels); ControlNet data (pseudo)
     ("cli",),  # the command line over everything
     ("__main__",),

@@ -225,12 +225,16 @@ def test_assembly_removes_shapes_around_the_camera() -> None:
 
     asm = Assembly(np.random.default_rng(0))
     m = asm.material("any")
-    asm.add(Plane((0, 0, 1), 0.0, m))
-    asm.add(Sphere((0.0, 0.0, 1.5), 2.0, m), Sphere((5.0, 0.0, 1.5), 1.0, m), Box((0.0, 0.3, 1.5), (0.1,) * 3, 0, m))
-    asm.add(Sphere((0.0, 9.0, 1.0), 1.0, m))
+    asm.add(Plane((0, 0, 1), 0.0, m), label="ground")
+    asm.add(Sphere((0.0, 0.0, 1.5), 2.0, m), Sphere((5.0, 0.0, 1.5), 1.0, m), Box((0.0, 0.3, 1.5), (0.1,) * 3, 0, m),
+            label="tree")
+    asm.add(Sphere((0.0, 9.0, 1.0), 1.0, m), label="rock")
     assert asm.clear_around((0.0, 0.0, 1.5), 0.25) == 2  # the sphere around the camera and the box at 0.2 m
     assert [type(s).__name__ for s in asm.shapes] == ["Plane", "Sphere", "Sphere"]
+    assert asm.labels == ["ground", "tree", "rock"]  # class names follow their shapes
     assert asm.shapes[1].center == (5.0, 0.0, 1.5) and asm.groups == []
+    with pytest.raises(ValueError, match="unknown synthetic class 'trees'"):
+        asm.add(Sphere((0.0, 9.0, 1.0), 1.0, m), label="trees")
 
 
 @pytest.mark.slow

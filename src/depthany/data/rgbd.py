@@ -9,6 +9,8 @@
       depth/<stem>.png    uint16, depth in metres = value / png16_scale, 0 = invalid      (png16 encoding)
       depth/<stem>.npy    (H, W) float32 metres; non-finite or <= 0 = invalid             (npy encoding)
       mask/<stem>.png     optional (H, W) uint8, nonzero = valid (ANDed with depth validity)
+      labels/<stem>.png   optional (H, W) uint8 semantic class indices, 255 = no label; the class table
+                          (names, colours) is ``dataset.json["semantic"]`` (see depthany.data.classes)
       meta/<stem>.json    optional {"intrinsics": [fx, fy, cx, cy] (pixels), "scene": {...}}
       splits/<name>.txt   optional, one stem per line
 
@@ -25,6 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .classes import ClassTable
+
 FORMAT_NAME = "depthany-rgbd"
 FORMAT_VERSION = 1
 
@@ -40,6 +44,7 @@ class RGBDSample:
         intrinsics: (fx, fy, cx, cy) in pixels, or None.
         stem: sample id.
         meta: the per-sample JSON (scene description...).
+        labels: (H, W) uint8 semantic class indices (255 = no label), or None when the folder has none.
     """
 
     rgb: np.ndarray
@@ -48,6 +53,7 @@ class RGBDSample:
     intrinsics: tuple[float, float, float, float] | None
     stem: str
     meta: dict[str, Any] = field(default_factory=dict)
+    labels: np.ndarray | None = None
 
 
 def png16_scale_for(max_depth: float) -> float:
@@ -77,10 +83,16 @@ class RGBDWriter:
 
     def write(self, stem: str, rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray | None = None,
               intrinsics: tuple[float, float, float, float] | None = None,
-              meta: dict[str, Any] | None = None) -> None:
-        """Write one sample. ``depth``: (H, W) metres; invalid pixels are stored as 0."""
+              meta: dict[str, Any] | None = None, labels: np.ndarray | None = None) -> None:
+        """Write one sample. ``depth``: (H, W) metres; invalid pixels are stored as 0.
+
+        ``labels``: optional (H, W) uint8 semantic class indices, written to ``labels/<stem>.png``.
+        """
         if rgb.shape[:2] != depth.shape:
             raise ValueError(f"{stem}: rgb {rgb.shape[:2]} and depth {depth.shape} sizes differ")
+        if labels is not None and (labels.shape != depth.shape or labels.dtype != np.uint8):
+            raise ValueError(f"{stem}: labels must be (H, W) uint8 like the depth {depth.shape}, "
+                             f"got {labels.shape} {labels.dtype}")
         ok = np.isfinite(depth) & (depth > 0)
         if valid is not None:
             ok &= valid.astype(bool)
@@ -98,6 +110,9 @@ class RGBDWriter:
             np.save(self.root / "depth" / f"{stem}.npy", d)
         if valid is not None:
             Image.fromarray((ok * 255).astype(np.uint8)).save(self.root / "mask" / f"{stem}.png")
+        if labels is not None:
+            (self.root / "labels").mkdir(exist_ok=True)
+            Image.fromarray(labels).save(self.root / "labels" / f"{stem}.png", compress_level=1)
         m = dict(meta or {})
         if intrinsics is not None:
             m["intrinsics"] = [float(v) for v in intrinsics]
@@ -135,6 +150,9 @@ class RGBDFolder:
         if self.info.get("format") != FORMAT_NAME:
             raise ValueError(f"{info_path}: format is {self.info.get('format')!r}, expected {FORMAT_NAME!r}")
         self.png16_scale = float(self.info.get("png16_scale", 256.0))
+        self.classes: ClassTable | None = None
+        if "semantic" in self.info:
+            self.classes = ClassTable.from_dict(self.info["semantic"], f"{info_path}: semantic")
         if split is not None:
             split_file = self.root / "splits" / f"{split}.txt"
             if not split_file.exists():
@@ -163,6 +181,28 @@ class RGBDFolder:
             return np.where(np.isfinite(d) & (d > 0), d, 0).astype(np.float32)
         raise FileNotFoundError(f"{self.root}: no depth for sample {stem!r}")
 
+    @property
+    def has_labels(self) -> bool:
+        """True when the folder declares a class table (``dataset.json["semantic"]``) and has ``labels/``."""
+        return self.classes is not None and (self.root / "labels").is_dir()
+
+    def read_labels(self, stem: str) -> np.ndarray | None:
+        """(H, W) uint8 class indices of sample ``stem`` (255 = no label), or None for a folder without labels.
+
+        Raises:
+            FileNotFoundError: the folder has labels but not for this sample.
+            ValueError: the label file is not a single-channel 8-bit image.
+        """
+        if not self.has_labels:
+            return None
+        path = self.root / "labels" / f"{stem}.png"
+        if not path.exists():
+            raise FileNotFoundError(f"{self.root}: no label image for sample {stem!r} ({path})")
+        with Image.open(path) as im:
+            if im.mode not in ("L", "P"):
+                raise ValueError(f"{path}: expected an 8-bit single-channel label PNG, got mode {im.mode!r}")
+            return np.asarray(im, dtype=np.uint8).copy()
+
     def __getitem__(self, i: int) -> RGBDSample:
         stem = self.stems[i]
         rgb = np.asarray(Image.open(self.rgb_path(stem)).convert("RGB"))
@@ -175,4 +215,4 @@ class RGBDFolder:
         meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
         intr = meta.get("intrinsics")
         return RGBDSample(rgb, np.where(valid, depth, 0).astype(np.float32), valid,
-                          tuple(intr) if intr else None, stem, meta)
+                          tuple(intr) if intr else None, stem, meta, self.read_labels(stem))

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.rgbd import RGBDSample, RGBDWriter, png16_scale_for
 from ..io.atomic import write_text_atomic
+from .labels import SEMANTIC_VERSION, SYNTH_CLASSES
 from .render import Rendering, render
 from .scene import Scene
 from .worlds import GENERATOR_VERSION, WorldConfig, make_scene
@@ -30,7 +31,12 @@ DEPTH_FORMATS = ("png16", "npy")
 STEM_DIGITS = 7
 # dataset.json keys that must match when a run resumes into an existing folder.
 _RUN_KEYS = ("generator", "generator_version", "seed", "width", "height", "kind", "textures", "max_depth",
-             "indoor_fraction", "clean", "val_fraction", "depth_encoding", "png16_scale")
+             "indoor_fraction", "clean", "val_fraction", "depth_encoding", "png16_scale", "semantic")
+
+
+def semantic_info() -> dict[str, Any]:
+    """``dataset.json["semantic"]``: the class table of ``labels/`` and its version."""
+    return {**SYNTH_CLASSES.to_dict(), "version": SEMANTIC_VERSION}
 
 
 def stem_for(index: int) -> str:
@@ -71,7 +77,8 @@ def iter_samples(indices: Iterable[int], config: WorldConfig | None = None, seed
 
     For training on endless fresh data without a folder: ``iter_samples(itertools.count(), cfg, seed=1)``.
     Each sample has ``depth`` (H, W) float32 metres with 0 where invalid, ``valid``, ``intrinsics``, the
-    stem ``stem_for(i)`` and ``meta`` as written to ``meta/<stem>.json`` (without ``intrinsics``).
+    stem ``stem_for(i)``, ``meta`` as written to ``meta/<stem>.json`` (without ``intrinsics``) and ``labels``
+    (H, W) uint8 semantic classes (:data:`~depthany.synth.labels.SYNTH_CLASSES`).
     """
     config = config or WorldConfig()
     for index in indices:
@@ -79,18 +86,19 @@ def iter_samples(indices: Iterable[int], config: WorldConfig | None = None, seed
         split = ("val" if is_val(index, val_fraction) else "train") if val_fraction > 0 else None
         depth = np.where(view.valid, view.depth, 0).astype(np.float32)
         yield RGBDSample(view.rgb, depth, view.valid.copy(), view.intrinsics, stem_for(index),
-                         sample_meta(view, scene, split))
+                         sample_meta(view, scene, split), view.labels)
 
 
 def is_complete(root: str | Path, index: int) -> bool:
-    """True when sample ``index`` in ``root`` has its rgb and depth files and a readable meta JSON."""
+    """True when sample ``index`` in ``root`` has its rgb, depth and label files and a readable meta JSON."""
     root, stem = Path(root), stem_for(index)
     try:
         meta = json.loads((root / "meta" / f"{stem}.json").read_text())
     except (OSError, ValueError):
         return False
     has_depth = (root / "depth" / f"{stem}.png").exists() or (root / "depth" / f"{stem}.npy").exists()
-    return isinstance(meta, dict) and "scene" in meta and has_depth and (root / "rgb" / f"{stem}.png").exists()
+    return (isinstance(meta, dict) and "scene" in meta and has_depth and (root / "rgb" / f"{stem}.png").exists()
+            and (root / "labels" / f"{stem}.png").exists())
 
 
 @dataclass
@@ -124,7 +132,7 @@ def _make_one(index: int) -> int:
     view, scene = render_sample(w["seed"], index, w["config"])
     split = ("val" if is_val(index, w["val_fraction"]) else "train") if w["val_fraction"] > 0 else None
     w["writer"].write(stem_for(index), view.rgb, view.depth, view.valid, view.intrinsics,
-                      sample_meta(view, scene, split))
+                      sample_meta(view, scene, split), view.labels)
     return index
 
 
@@ -137,7 +145,7 @@ def _run_info(config: WorldConfig, seed: int, depth_format: str, scale: float, v
             "width": config.width, "height": config.height, "kind": config.kind,
             "textures": list(config.families), "max_depth": config.depth_limit,
             "indoor_fraction": config.indoor_fraction, "clean": config.clean, "val_fraction": val_fraction,
-            "depth_encoding": depth_format, "png16_scale": scale, "count": count}
+            "depth_encoding": depth_format, "png16_scale": scale, "semantic": semantic_info(), "count": count}
 
 
 def _check_resume(root: Path, info: dict[str, Any]) -> None:
@@ -154,10 +162,20 @@ def _check_resume(root: Path, info: dict[str, Any]) -> None:
     if old.get("generator") != "depthany.synth":
         raise ValueError(f"{root}: is not a depthany synth folder ({path} has generator "
                          f"{old.get('generator')!r}); pick another --out")
-    diff = [f"{k}: folder has {old.get(k)!r}, this run {info[k]!r}" for k in _RUN_KEYS if old.get(k) != info[k]]
+    diff = [f"{k}: folder has {_short(k, old.get(k))}, this run {_short(k, info[k])}" for k in _RUN_KEYS
+            if old.get(k) != info[k]]
     if diff:
         raise ValueError(f"{root}: was generated with different settings, cannot resume into it ("
                          + "; ".join(diff) + "); pick another --out or repeat the original options")
+
+
+def _short(key: str, value: Any) -> str:
+    """A run setting for an error message; class tables are summarised (folders made before labels have none)."""
+    if key != "semantic":
+        return repr(value)
+    if isinstance(value, dict) and "classes" in value:
+        return f"a {len(value['classes'])}-class table (version {value.get('version')})"
+    return "no semantic labels"
 
 
 def _write_splits(root: Path, count: int, val_fraction: float) -> None:

@@ -59,16 +59,18 @@ def _distance_to_wall(px: float, py: float, yaw: float, x: float, y: float) -> f
 
 def _room_shell(asm: Assembly, x: float, y: float, z: float) -> None:
     floor, ceiling, wall = asm.material("floor"), asm.material("ceiling"), asm.material("wall")
-    asm.add(Plane((0, 0, 1), 0.0, floor))
-    asm.add(Plane((0, 0, 1), z, ceiling))
+    asm.add(Plane((0, 0, 1), 0.0, floor), label="floor")
+    asm.add(Plane((0, 0, 1), z, ceiling), label="ceiling")
     for normal, offset in (((1, 0, 0), 0.0), ((1, 0, 0), x), ((0, 1, 0), 0.0), ((0, 1, 0), y)):
-        asm.add(Plane(normal, offset, asm.material("wall") if asm.rng.random() < 0.25 else wall))  # type: ignore
+        asm.add(Plane(normal, offset, asm.material("wall") if asm.rng.random() < 0.25 else wall),  # type: ignore
+                label="wall")
     r = asm.rng
     if r.random() < 0.6:  # skirting boards: thin boxes along the bottom of every wall
         m = asm.material("furniture")
         hh, t = float(r.uniform(0.03, 0.08)), float(r.uniform(0.005, 0.015))
         asm.add(Box((t, y / 2, hh), (t, y / 2, hh), 0.0, m), Box((x - t, y / 2, hh), (t, y / 2, hh), 0.0, m),
-                Box((x / 2, t, hh), (x / 2, t, hh), 0.0, m), Box((x / 2, y - t, hh), (x / 2, t, hh), 0.0, m))
+                Box((x / 2, t, hh), (x / 2, t, hh), 0.0, m), Box((x / 2, y - t, hh), (x / 2, t, hh), 0.0, m),
+                label="skirting")
     for _ in range(int(r.integers(0, 5))):  # doors, pictures, windows: thin slabs on the walls
         m = asm.material("any")
         w, h = float(r.uniform(0.2, 1.0)), float(r.uniform(0.2, 1.1))
@@ -77,10 +79,10 @@ def _room_shell(asm: Assembly, x: float, y: float, z: float) -> None:
         side = int(r.integers(4))
         if side < 2:
             yc = float(r.uniform(w, max(w + 0.01, y - w)))
-            asm.add(Box((t if side == 0 else x - t, yc, zc), (t, w, h), 0.0, m))
+            asm.add(Box((t if side == 0 else x - t, yc, zc), (t, w, h), 0.0, m), label="wall_decor")
         else:
             xc = float(r.uniform(w, max(w + 0.01, x - w)))
-            asm.add(Box((xc, t if side == 2 else y - t, zc), (w, t, h), 0.0, m))
+            asm.add(Box((xc, t if side == 2 else y - t, zc), (w, t, h), 0.0, m), label="wall_decor")
 
 
 def _wall_anchor(rng: np.random.Generator, room: tuple[float, float, float], margin: float
@@ -135,28 +137,28 @@ def _place(asm: Assembly, kind: str, x: float, y: float, yaw: float, room_z: flo
         obj.floor_lamp(asm, x, y, asm.material("metal"), asm.material("any"))
     elif kind == "ball":
         rad = float(r.uniform(0.06, 0.35))
-        asm.add(Sphere((x, y, rad), rad, asm.material("any"), float(r.uniform(-math.pi, math.pi))))
+        asm.add(Sphere((x, y, rad), rad, asm.material("any"), float(r.uniform(-math.pi, math.pi))), label="ball")
     elif kind == "column":
-        asm.add(Cylinder((x, y), 0.0, room_z, float(r.uniform(0.08, 0.3)), asm.material("wall")))
+        asm.add(Cylinder((x, y), 0.0, room_z, float(r.uniform(0.08, 0.3)), asm.material("wall")), label="column")
     elif kind == "bin":
         asm.add(Cylinder((x, y), 0.0, float(r.uniform(0.2, 0.9)), float(r.uniform(0.08, 0.3)),
-                         asm.material("any")))
+                         asm.material("any")), label="bin")
     elif kind == "pile":
         z = 0.0
         for _ in range(int(r.integers(1, 4))):
             hx, hy, hz = (float(v) for v in r.uniform(0.1, 0.45, 3))
             hz = min(hz, 0.35)
             asm.add(Box((x + float(r.normal(0, 0.05)), y + float(r.normal(0, 0.05)), z + hz), (hx, hy, hz),
-                        float(r.uniform(0, math.pi)), asm.material("any")))
+                        float(r.uniform(0, math.pi)), asm.material("any")), label="box")
             z += 2 * hz
     elif kind == "plant":
         pot = float(r.uniform(0.1, 0.25))
         ph = float(r.uniform(0.2, 0.5))
-        asm.add(Cylinder((x, y), 0.0, ph, pot, asm.material("any")))
+        asm.add(Cylinder((x, y), 0.0, ph, pot, asm.material("any")), label="plant")
         leaves = asm.material("foliage")
         asm.add(*[Sphere((x + float(r.normal(0, pot)), y + float(r.normal(0, pot)),
                           ph + float(r.uniform(0.1, 0.6))), float(r.uniform(0.12, 0.3)), leaves)
-                  for _ in range(int(r.integers(3, 8)))])
+                  for _ in range(int(r.integers(3, 8)))], label="plant")
 
 
 def indoor_scene(rng: np.random.Generator, width: int, height: int, families: tuple[str, ...] = FAMILIES,
@@ -192,4 +194,5 @@ def indoor_scene(rng: np.random.Generator, width: int, height: int, families: tu
                       ground_ambient=tuple(c * 0.5 for c in ambient), fog_density=haze)  # type: ignore[arg-type]
     for light in lights:  # a bulb inside a column or a tall cabinet would leave the room in shadow
         asm.clear_around(light.vector, LIGHT_MARGIN)
-    return Scene(cam, asm.shapes, asm.materials, lights, env, sample_sensor(rng), max_depth, asm.groups)
+    return Scene(cam, asm.shapes, asm.materials, lights, env, sample_sensor(rng), max_depth, asm.groups,
+                 labels=asm.labels)

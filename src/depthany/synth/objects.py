@@ -11,13 +11,14 @@ import math
 
 import numpy as np
 
+from .labels import check_label
 from .materials import Material, sample_material
 from .shapes import Box, Cylinder, Plane, Shape, Sphere
 from .textures import FAMILIES
 
 
 class Assembly:
-    """Shapes, materials and groups under construction.
+    """Shapes, their semantic classes, materials and groups under construction.
 
     Args:
         rng: the sample's generator.
@@ -28,6 +29,7 @@ class Assembly:
         self.rng = rng
         self.families = families
         self.shapes: list[Shape] = []
+        self.labels: list[str] = []  # semantic class of each shape (synth.labels.SYNTH_CLASSES)
         self.materials: list[Material] = []
         self.groups: list[list[int]] = []
 
@@ -36,10 +38,12 @@ class Assembly:
         self.materials.append(sample_material(self.rng, role, self.families))
         return len(self.materials) - 1
 
-    def add(self, *shapes: Shape) -> None:
-        """Add shapes; several at once form one shadow-culling group."""
+    def add(self, *shapes: Shape, label: str) -> None:
+        """Add shapes of semantic class ``label``; several at once form one shadow-culling group."""
+        check_label(label)
         start = len(self.shapes)
         self.shapes.extend(shapes)
+        self.labels.extend([label] * len(shapes))
         if len(shapes) > 1:
             self.groups.append(list(range(start, start + len(shapes))))
 
@@ -52,6 +56,7 @@ class Assembly:
             return 0
         new_index = np.cumsum(keep) - 1
         self.shapes = [s for s, k in zip(self.shapes, keep) if k]
+        self.labels = [lab for lab, k in zip(self.labels, keep) if k]
         groups = [[int(new_index[i]) for i in g if keep[i]] for g in self.groups]
         self.groups = [g for g in groups if len(g) > 1]
         return len(keep) - sum(keep)
@@ -78,18 +83,18 @@ def table(asm: Assembly, x: float, y: float, yaw: float, mat: int, leg_mat: int)
                 shapes.append(Cylinder((x + lx, y + ly), 0.0, h - 2 * t, leg, leg_mat))
             else:
                 shapes.append(Box((x + lx, y + ly, (h - 2 * t) / 2), (leg, leg, (h - 2 * t) / 2), yaw, leg_mat))
-    asm.add(*shapes)
+    asm.add(*shapes, label="table")
     for _ in range(int(r.integers(0, 4))):  # things on the table top
         ox, oy = _rot(r.uniform(-hx * 0.8, hx * 0.8), r.uniform(-hy * 0.8, hy * 0.8), yaw)
         size = r.uniform(0.03, 0.15)
         m = asm.material("any")
         if r.random() < 0.4:
-            asm.add(Cylinder((x + ox, y + oy), h, h + size * r.uniform(1, 3), size * 0.6, m))
+            asm.add(Cylinder((x + ox, y + oy), h, h + size * r.uniform(1, 3), size * 0.6, m), label="clutter")
         elif r.random() < 0.5:
-            asm.add(Sphere((x + ox, y + oy, h + size), size, m))
+            asm.add(Sphere((x + ox, y + oy, h + size), size, m), label="clutter")
         else:
             asm.add(Box((x + ox, y + oy, h + size * 0.5), (size, size * 1.4, size * 0.5),
-                        float(r.uniform(0, math.pi)), m))
+                        float(r.uniform(0, math.pi)), m), label="clutter")
     return math.hypot(hx, hy)
 
 
@@ -106,7 +111,7 @@ def chair(asm: Assembly, x: float, y: float, yaw: float, mat: int) -> float:
     bx, by = _rot(0.0, -s + t, yaw)
     back = r.uniform(0.3, 0.5)
     shapes.append(Box((x + bx, y + by, h + back / 2), (s, t, back / 2), yaw, mat))
-    asm.add(*shapes)
+    asm.add(*shapes, label="chair")
     return s * 1.5
 
 
@@ -131,7 +136,7 @@ def shelf(asm: Assembly, x: float, y: float, yaw: float, mat: int) -> float:
     for k in range(boards + 1):
         z = t + k * (h - 2 * t) / boards
         shapes.append(Box((x, y, z), (hx - 2 * t, hy, t), yaw, mat))
-    asm.add(*shapes)
+    asm.add(*shapes, label="shelf")
     for _ in range(int(r.integers(0, 5))):
         board = int(r.integers(0, boards))
         z = 2 * t + board * (h - 2 * t) / boards
@@ -139,9 +144,10 @@ def shelf(asm: Assembly, x: float, y: float, yaw: float, mat: int) -> float:
         size = r.uniform(0.04, min(0.15, (h - 2 * t) / boards / 2.5))
         m = asm.material("any")
         if r.random() < 0.5:
-            asm.add(Box((x + ox, y + oy, z + size), (size, size * r.uniform(0.5, 1), size), yaw, m))
+            asm.add(Box((x + ox, y + oy, z + size), (size, size * r.uniform(0.5, 1), size), yaw, m),
+                    label="clutter")
         else:
-            asm.add(Sphere((x + ox, y + oy, z + size), size, m))
+            asm.add(Sphere((x + ox, y + oy, z + size), size, m), label="clutter")
     return math.hypot(hx, hy)
 
 
@@ -159,7 +165,7 @@ def cabinet(asm: Assembly, x: float, y: float, yaw: float, mat: int) -> float:
         bx, by = _rot(0.0, -hy * 0.75, yaw)
         up = r.uniform(0.15, 0.5)
         shapes.append(Box((x + bx, y + by, 2 * hz + up), (hx, hy * 0.25, up), yaw, mat))
-    asm.add(*shapes)
+    asm.add(*shapes, label="cabinet")
     return math.hypot(hx, hy)
 
 
@@ -173,7 +179,7 @@ def floor_lamp(asm: Assembly, x: float, y: float, mat: int, shade_mat: int) -> f
         top: Shape = Sphere((x, y, h + 0.12), r.uniform(0.1, 0.2), shade_mat)
     else:
         top = Cylinder((x, y), h - 0.1, h + 0.2, r.uniform(0.12, 0.25), shade_mat)
-    asm.add(pole, base, top)
+    asm.add(pole, base, top, label="lamp")
     return 0.25
 
 
@@ -188,7 +194,7 @@ def tree(asm: Assembly, x: float, y: float, bark: int, leaves: int, scale: float
         off = r.normal(0, 0.45, 3) * crown
         rad = crown * r.uniform(0.35, 0.7)
         shapes.append(Sphere((x + off[0], y + off[1], h + crown * 0.4 + off[2] * 0.7), rad, leaves))
-    asm.add(*shapes)
+    asm.add(*shapes, label="tree")
     return crown * 1.5
 
 
@@ -198,7 +204,7 @@ def bush(asm: Assembly, x: float, y: float, leaves: int) -> float:
     size = r.uniform(0.3, 1.2)
     shapes = [Sphere((x + r.normal(0, size * 0.5), y + r.normal(0, size * 0.5), size * r.uniform(0.2, 0.8)),
                      size * r.uniform(0.4, 0.8), leaves) for _ in range(int(r.integers(3, 8)))]
-    asm.add(*shapes)
+    asm.add(*shapes, label="bush")
     return size * 1.5
 
 
@@ -207,7 +213,7 @@ def street_lamp(asm: Assembly, x: float, y: float, mat: int, height: float) -> N
     r = asm.rng
     rad = r.uniform(0.04, 0.15)
     asm.add(Cylinder((x, y), 0.0, height, rad, mat),
-            Box((x, y, height + 0.1), (rad * 3, rad * 3, 0.1), float(r.uniform(0, math.pi)), mat))
+            Box((x, y, height + 0.1), (rad * 3, rad * 3, 0.1), float(r.uniform(0, math.pi)), mat), label="pole")
 
 
 def fence(asm: Assembly, x: float, y: float, yaw: float, length: float, mat: int) -> None:
@@ -223,7 +229,7 @@ def fence(asm: Assembly, x: float, y: float, yaw: float, length: float, mat: int
         shapes.append(Box((x + px, y + py, h / 2), (post, post, h / 2), yaw, mat))
     for z in ([h * 0.85] if r.random() < 0.5 else [h * 0.85, h * 0.4]):
         shapes.append(Box((x, y, z), (length / 2, post * 0.6, post * 0.6), yaw, mat))
-    asm.add(*shapes)
+    asm.add(*shapes, label="fence")
 
 
 def car(asm: Assembly, x: float, y: float, yaw: float, body: int, glass: int) -> float:
@@ -232,7 +238,7 @@ def car(asm: Assembly, x: float, y: float, yaw: float, body: int, glass: int) ->
     hx, hy = r.uniform(0.8, 1.0), r.uniform(1.9, 2.6)
     low = r.uniform(0.45, 0.7)
     asm.add(Box((x, y, 0.2 + low / 2), (hx, hy, low / 2), yaw, body),
-            Box((x, y, 0.2 + low + 0.3), (hx * 0.85, hy * 0.55, 0.3), yaw, glass))
+            Box((x, y, 0.2 + low + 0.3), (hx * 0.85, hy * 0.55, 0.3), yaw, glass), label="car")
     return hy
 
 
@@ -249,5 +255,5 @@ def building(asm: Assembly, x: float, y: float, yaw: float, mat: int, roof: int)
                           yaw, mat))
     elif u < 0.6:
         shapes.append(Box((x, y, h + 0.15), (hx + 0.3, hy + 0.3, 0.15), yaw, roof))
-    asm.add(*shapes)
+    asm.add(*shapes, label="building")
     return math.hypot(hx, hy)

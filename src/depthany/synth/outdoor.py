@@ -71,13 +71,14 @@ def _street(asm: Assembly, lay: _Layout, cam: Camera) -> None:
     off = float(r.uniform(-0.8, 0.8)) * half  # the camera's lateral position on the road
     road_yaw = -heading  # a Box's local y axis points along (sin h, cos h) when yaw = -h
     ox, oy = -off * vx, -off * vy  # road centre line passes through here
-    asm.add(Box((ox, oy, 0.005), (half, STREET_LENGTH, 0.005), road_yaw, asm.material("road")))
+    asm.add(Box((ox, oy, 0.005), (half, STREET_LENGTH, 0.005), road_yaw, asm.material("road")), label="road")
     walk = float(r.uniform(1.5, 4.0))
     curb = float(r.uniform(0.08, 0.2))
     pave = asm.material("ground")
     for side in (-1, 1):
         c = side * (half + walk / 2)
-        asm.add(Box((ox + c * vx, oy + c * vy, curb / 2), (walk / 2, STREET_LENGTH, curb / 2), road_yaw, pave))
+        asm.add(Box((ox + c * vx, oy + c * vy, curb / 2), (walk / 2, STREET_LENGTH, curb / 2), road_yaw, pave),
+                label="sidewalk")
     lamp = asm.material("metal")
     lamp_h = float(r.uniform(3.0, 9.0))
     spacing = float(r.uniform(8.0, 30.0))
@@ -98,7 +99,7 @@ def _street(asm: Assembly, lay: _Layout, cam: Camera) -> None:
             height = math.exp(r.uniform(math.log(4), math.log(50)))
             c = side * (setback + depth / 2)
             asm.add(Box((ox + c * vx + (s + width / 2) * ux, oy + c * vy + (s + width / 2) * uy, height / 2),
-                        (depth / 2, width / 2, height / 2), road_yaw, asm.material("building")))
+                        (depth / 2, width / 2, height / 2), road_yaw, asm.material("building")), label="building")
             s += width + (float(r.uniform(1, 15)) if r.random() < 0.5 else 0.0)
     body_mats = [asm.material("any") for _ in range(3)]
     glass = asm.material("metal")
@@ -140,7 +141,7 @@ def _open_land(asm: Assembly, lay: _Layout) -> None:
         spot = lay.spot(rad, 2.0, 50.0)
         if spot:
             asm.add(Sphere((spot[0], spot[1], rad * float(r.uniform(-0.5, 0.4))), rad, rock,
-                           float(r.uniform(-math.pi, math.pi))))
+                           float(r.uniform(-math.pi, math.pi))), label="rock")
     wood = asm.material("bark")
     for _ in range(int(r.integers(0, 3))):
         spot = lay.spot(6.0, 4.0, 40.0)
@@ -156,7 +157,7 @@ def _open_land(asm: Assembly, lay: _Layout) -> None:
         if spot:
             h = float(r.uniform(0.2, 1.2))
             asm.add(Box((spot[0], spot[1], h), (float(r.uniform(0.2, 1.2)), float(r.uniform(0.2, 1.2)), h),
-                        float(r.uniform(0, math.pi)), asm.material("any")))
+                        float(r.uniform(0, math.pi)), asm.material("any")), label="crate")
 
 
 def _hills(asm: Assembly, yaw: float) -> None:
@@ -167,7 +168,8 @@ def _hills(asm: Assembly, yaw: float) -> None:
         a = yaw + float(r.uniform(-1.2, 1.2))
         dist = float(r.uniform(600, 3000))
         rad = dist * float(r.uniform(0.1, 0.4))
-        asm.add(Sphere((dist * math.sin(a), dist * math.cos(a), -rad * float(r.uniform(0.75, 0.97))), rad, m))
+        asm.add(Sphere((dist * math.sin(a), dist * math.cos(a), -rad * float(r.uniform(0.75, 0.97))), rad, m),
+                label="hill")
 
 
 def _sky_and_sun(rng: np.random.Generator) -> tuple[Light, Environment]:
@@ -217,7 +219,7 @@ def outdoor_scene(rng: np.random.Generator, width: int, height: int, families: t
     """
     asm = Assembly(rng, families)
     cam = _camera(rng, width, height)
-    asm.add(Plane((0, 0, 1), 0.0, asm.material("ground")))
+    asm.add(Plane((0, 0, 1), 0.0, asm.material("ground")), label="ground")
     lay = _Layout(rng, cam.yaw, math.atan(cam.width / 2 / cam.fx) + 0.3)
     if rng.random() < 0.4:
         _street(asm, lay, cam)
@@ -227,4 +229,5 @@ def outdoor_scene(rng: np.random.Generator, width: int, height: int, families: t
         _hills(asm, cam.yaw)
     asm.clear_around(cam.position, CAMERA_MARGIN)  # e.g. a tree crown around a raised camera
     sun, env = _sky_and_sun(rng)
-    return Scene(cam, asm.shapes, asm.materials, [sun], env, sample_sensor(rng), max_depth, asm.groups)
+    return Scene(cam, asm.shapes, asm.materials, [sun], env, sample_sensor(rng), max_depth, asm.groups,
+                 labels=asm.labels)

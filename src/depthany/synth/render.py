@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .labels import label_image
 from .raycast import trace
 from .scene import Scene
 from .sensor import expose
@@ -23,6 +24,9 @@ class Rendering:
         valid: (H, W) bool, True where depth is finite and <= the scene's ``max_depth``.
         shape_id: (H, W) int32 index into ``scene.shapes`` of the visible surface, -1 for sky.
         intrinsics: (fx, fy, cx, cy) in pixels, pixel-centre convention.
+        labels: (H, W) uint8 semantic class of the visible surface (indices into
+            :data:`~depthany.synth.labels.SYNTH_CLASSES`, ``sky`` where nothing is hit), or None for a scene
+            without class names.
     """
 
     rgb: np.ndarray
@@ -30,6 +34,7 @@ class Rendering:
     valid: np.ndarray
     shape_id: np.ndarray
     intrinsics: tuple[float, float, float, float]
+    labels: np.ndarray | None = None
 
 
 def render(scene: Scene) -> Rendering:
@@ -43,4 +48,5 @@ def render(scene: Scene) -> Rendering:
     radiance = shade(scene, depth, shape_id, d)
     rgb = expose(radiance, scene.sensor)
     valid = np.isfinite(depth) & (depth <= np.float32(scene.max_depth))
-    return Rendering(rgb, depth, valid, shape_id, scene.camera.intrinsics)
+    labels = label_image(shape_id, scene.labels) if scene.labels else None
+    return Rendering(rgb, depth, valid, shape_id, scene.camera.intrinsics, labels)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .camera import Camera
+from .labels import check_label
 from .materials import Material
 from .shapes import Shape, shape_from_dict, shape_to_dict
 from .textures import RGB
@@ -121,6 +122,8 @@ class Scene:
         groups: shape-index groups culled together by a bounding sphere when tracing shadow rays
             (a tree's leaves, a table's legs); shapes in no group are culled one by one.
         info: free-form provenance (seed, sample index, generator kind and version).
+        labels: the semantic class of each shape (names in ``synth.labels.SYNTH_CLASSES``), or empty for
+            scenes made before classes existed (their renderings have no label image).
     """
 
     camera: Camera
@@ -132,8 +135,14 @@ class Scene:
     max_depth: float = 100.0
     groups: list[list[int]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.labels:
+            if len(self.labels) != len(self.shapes):
+                raise ValueError(f"scene has {len(self.shapes)} shapes but {len(self.labels)} labels")
+            for name in self.labels:
+                check_label(name)
         for i, s in enumerate(self.shapes):
             if not 0 <= s.material < len(self.materials):
                 raise ValueError(f"shape {i} uses material {s.material}, but the scene has "
@@ -155,7 +164,8 @@ class Scene:
                 "materials": [m.to_dict() for m in self.materials],
                 "lights": [_lists(asdict(light)) for light in self.lights],
                 "environment": _lists(asdict(self.environment)), "sensor": _lists(asdict(self.sensor)),
-                "max_depth": self.max_depth, "groups": [list(g) for g in self.groups], "info": dict(self.info)}
+                "max_depth": self.max_depth, "groups": [list(g) for g in self.groups], "info": dict(self.info),
+                **({"labels": list(self.labels)} if self.labels else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Scene:
@@ -164,7 +174,7 @@ class Scene:
                    [Material.from_dict(m) for m in d["materials"]],
                    [Light(**_tuples(x)) for x in d["lights"]], Environment(**_tuples(d["environment"])),
                    Sensor(**_tuples(d["sensor"])), float(d["max_depth"]), [list(g) for g in d["groups"]],
-                   dict(d.get("info", {})))
+                   dict(d.get("info", {})), [str(x) for x in d.get("labels", [])])
 
 
 def _python_numbers(obj: Any) -> None:

@@ -86,6 +86,9 @@ def build_model(recipe: Recipe, spec: zoo.ModelSpec, device: torch.device | str 
     Raises:
         RecipeError: an init file that is missing or does not fit, naming the recipe key and the file.
     """
+    if recipe.task == "semseg":  # segmentation models are built by depthany.train.seg.build_seg_training_model
+        raise RecipeError("task: semseg recipes train a segmentation model (depthany.train.seg); this builds depth "
+                          "models only")
     model = DepthAnything(spec.arch)
     if spec.arch.head == "relative":
         _start_output_active(model)

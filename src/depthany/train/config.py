@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..seg.spec import InferenceCfg, Mask2FormerCfg
 from ..zoo import PATCH_SIZE
 from .strict import FieldError, RecipeError, apply_override, from_dict, parse_override, to_plain
 
@@ -24,7 +25,9 @@ __all__ = ["RecipeError", "apply_override", "parse_override"]  # re-exported: th
 
 Precision = Literal["fp32", "bf16"]
 HeadName = Literal["relative", "metric"]
-ScheduleKind = Literal["linear", "poly", "constant"]
+ScheduleKind = Literal["linear", "poly", "constant", "mmseg"]
+Task = Literal["depth", "semseg"]
+SegHeadName = Literal["linear", "mask2former"]
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,29 @@ class ValCfg:
 
 
 @dataclass(frozen=True)
+class SegAugCfg:
+    """The mmseg training pipeline of ``task: semseg`` (Depth Anything V1 seg configs).
+
+    ``RandomChoiceResize``: the short side becomes ``int(t * 0.1 * crop_size)`` for ``t`` drawn uniformly from
+    ``short_side_tenths`` (V1: 5..20, i.e. 0.5-2.0 x crop), the long side capped at ``max_long_ratio * crop_size``
+    (V1: 4 x 896 = 3584); ``RandomCrop`` of ``crop_size`` retried up to 10 times until no class covers
+    ``cat_max_ratio`` or more of the crop's labelled pixels; flip with ``data.hflip``; mmseg's
+    ``PhotoMetricDistortion`` when ``photometric``; then zero-padding (image) / 255 (labels) to the crop size.
+    """
+
+    short_side_tenths: tuple[int, ...] = tuple(range(5, 21))
+    max_long_ratio: float = 4.0
+    cat_max_ratio: float = 0.75
+    photometric: bool = True
+
+
+@dataclass(frozen=True)
 class DataCfg:
     """Training data and augmentation.
 
     Each sample is resized (aspect kept) so its short side is ``crop_size * s`` with ``s ~ U(scale)``, randomly
-    cropped to ``crop_size`` square and flipped left-right with probability ``hflip``.
+    cropped to ``crop_size`` square and flipped left-right with probability ``hflip``. Segmentation sources use
+    ``seg_aug`` instead of ``scale``.
     """
 
     sources: tuple[SourceCfg, ...] = ()
@@ -101,6 +122,7 @@ class DataCfg:
     hflip: float = 0.5
     num_workers: int = 0
     val: ValCfg = field(default_factory=ValCfg)
+    seg_aug: SegAugCfg = field(default_factory=SegAugCfg)
 
 
 @dataclass(frozen=True)
@@ -119,6 +141,7 @@ class OptimCfg:
     warmup_steps: int = 0
     schedule: ScheduleKind = "linear"
     poly_power: float = 0.9
+    warmup_start_factor: float = 1e-6
 
 
 @dataclass(frozen=True)
@@ -156,19 +179,50 @@ class TrainCfg:
 
 
 @dataclass(frozen=True)
+class SegCfg:
+    """The segmentation model of ``task: semseg`` (see ``docs/segmentation.md``).
+
+    The encoder (size, taps, mean/std) comes from ``model`` (``name``, ``custom``) and its initialisation from
+    ``model.encoder_init`` (any Depth Anything relative/metric checkpoint, a DINOv2 pretraining checkpoint) or
+    nothing (random); ``model.init`` resumes from a depthany segmentation file.
+
+    Attributes:
+        head: ``linear`` (DINOv2's BN + 1x1 conv head) or ``mask2former`` (Feature2Pyramid + Mask2Former).
+        taps: ``auto`` (the zoo model's own layers), ``v1`` (last four blocks, as the V1 seg configs) or ``v2``.
+        classes: ``auto`` (the class table of the first data source), ``cityscapes``, ``ade20k``, or a path to
+            a JSON class table or to an RGB-D folder with labels.
+        linear_levels: which of the four taps the linear head concatenates.
+        mask2former: head sizes and loss weights (defaults: V1).
+        test: inference for validation and the exported model (defaults: V1 Cityscapes, stride 518).
+        avg_non_ignore: cross-entropy of the linear head averaged over labelled pixels only (mmseg default: no).
+    """
+
+    head: SegHeadName = "linear"
+    taps: str = "auto"
+    classes: str = "auto"
+    linear_levels: tuple[int, ...] = (0, 1, 2, 3)
+    mask2former: Mask2FormerCfg = field(default_factory=Mask2FormerCfg)
+    test: InferenceCfg = field(default_factory=InferenceCfg)
+    avg_non_ignore: bool = False
+
+
+@dataclass(frozen=True)
 class Recipe:
-    """A complete training recipe. ``name`` names the run and the exported model."""
+    """A complete training recipe. ``name`` names the run and the exported model; ``task`` says whether it
+    trains depth (``model`` / ``loss``) or semantic segmentation (``seg``)."""
 
     name: str = "run"
     seed: int = 0
     device: str = "auto"
     precision: Precision = "fp32"
     licence: str = "unspecified"
+    task: Task = "depth"
     model: ModelCfg = field(default_factory=ModelCfg)
     data: DataCfg = field(default_factory=DataCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
     loss: LossCfg = field(default_factory=LossCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
+    seg: SegCfg = field(default_factory=SegCfg)
 
 
 # ------------------------------------------------------------------------------------------------- load/dump
@@ -298,6 +352,8 @@ def validate(r: Recipe) -> None:
     _check(o.eps > 0, "optim.eps", f"must be > 0, got {o.eps}")
     _check(0 <= o.warmup_steps <= t.steps, "optim.warmup_steps", f"must be in [0, train.steps], got {o.warmup_steps}")
     _check(o.poly_power > 0, "optim.poly_power", f"must be > 0, got {o.poly_power}")
+    _check(0 < o.warmup_start_factor <= 1, "optim.warmup_start_factor", f"must be in (0, 1], got {o.warmup_start_factor}")
+    _validate_seg(r)
     _check(lo.objective == "auto" or lo.objective in OBJECTIVES, "loss.objective",
            f"unknown objective {lo.objective!r}; known: auto, {', '.join(OBJECTIVES)}")
     for k in ("ssi", "gm", "silog"):
@@ -316,3 +372,20 @@ def validate(r: Recipe) -> None:
     _check(t.log_every > 0, "train.log_every", "must be > 0")
     _check(r.device == "auto" or r.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
            f"must be auto, cpu, cuda, cuda:N or mps, got {r.device!r}")
+
+
+def _validate_seg(r: Recipe) -> None:
+    """Checks of the ``seg`` section and ``data.seg_aug`` (only meaningful for ``task: semseg``)."""
+    if r.task != "semseg":
+        _check(r.seg == SegCfg(), "seg", "is only used with task: semseg")
+        return
+    sg, a = r.seg, r.data.seg_aug
+    _check(sg.taps in ("auto", "v1", "v2"), "seg.taps", f"must be auto, v1 or v2, got {sg.taps!r}")
+    _check(bool(sg.linear_levels) and all(0 <= i < 4 for i in sg.linear_levels), "seg.linear_levels",
+           f"must index the four taps (0..3), got {list(sg.linear_levels)}")
+    _check(bool(a.short_side_tenths) and all(t > 0 for t in a.short_side_tenths), "data.seg_aug.short_side_tenths",
+           f"must be positive integers, got {list(a.short_side_tenths)}")
+    _check(a.max_long_ratio > 0, "data.seg_aug.max_long_ratio", f"must be > 0, got {a.max_long_ratio}")
+    _check(0 < a.cat_max_ratio <= 1, "data.seg_aug.cat_max_ratio", f"must be in (0, 1], got {a.cat_max_ratio}")
+    _check(r.loss.objective in ("auto", "semseg"), "loss.objective",
+           f"task: semseg trains with the semseg objective, got {r.loss.objective!r}")

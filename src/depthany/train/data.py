@@ -92,6 +92,10 @@ SOURCE_KINDS: dict[str, str] = {
     # the student stage (docs/teacher_student.md)
     "labeled": "depthany.train.student_data:LabeledSource",
     "pseudo": "depthany.train.student_data:PseudoSource",
+    # semantic segmentation, task: semseg (docs/segmentation.md)
+    "semseg": "depthany.train.seg_sources:SegSource",
+    "cityscapes": "depthany.train.seg_sources:SegSource",
+    "ade20k": "depthany.train.seg_sources:SegSource",
 }
 
 

@@ -89,18 +89,20 @@ OBJECTIVES: dict[str, str] = {
     "relative": "depthany.train.objectives:_relative",
     "metric": "depthany.train.objectives:_metric",
     "student": "depthany.train.student:_student",  # teacher-student stage (docs/teacher_student.md)
+    "semseg": "depthany.train.seg:_semseg",  # semantic segmentation, task: semseg (docs/segmentation.md)
 }
 
 
 def build_objective(recipe: Recipe, head: str, max_depth: float | None) -> Objective:
-    """The recipe's objective; ``auto`` follows the head (relative -> ``relative``, metric -> ``metric``).
+    """The recipe's objective; ``auto`` follows the task and head (``semseg`` for ``task: semseg``, else
+    relative -> ``relative``, metric -> ``metric``).
 
     Raises:
         RecipeError: unknown objective, or one that does not fit the head.
     """
     name = recipe.loss.objective
     if name == "auto":
-        name = "metric" if head == "metric" else "relative"
+        name = "semseg" if recipe.task == "semseg" else "metric" if head == "metric" else "relative"
     if name not in OBJECTIVES:
         raise RecipeError(f"loss.objective: unknown objective {name!r}; known: auto, {', '.join(OBJECTIVES)}")
     if recipe.loss.options and name in ("relative", "metric"):

@@ -35,8 +35,18 @@ def lr_factor(step: int, total: int, cfg: OptimCfg) -> float:
     Linear warm-up ``(step + 1) / warmup_steps`` over the first ``warmup_steps`` steps, then with
     ``p = (step - warmup) / (total - warmup)`` in [0, 1): ``1 - p`` (linear), ``(1 - p) ** poly_power`` (poly,
     the official metric recipe's 0.9) or 1 (constant).
+
+    ``mmseg``: mmengine's ``LinearLR(start_factor=s, end=warmup)`` then ``PolyLR(power, eta_min=0)`` chained,
+    as in the Depth Anything V1 segmentation configs: ``s + (1 - s) * step / warmup`` during warm-up (so it
+    ends one step short of 1), then the factor reached at step ``warmup - 1`` times ``(1 - p) ** poly_power``.
     """
     warm = cfg.warmup_steps
+    if cfg.schedule == "mmseg":
+        s = cfg.warmup_start_factor
+        if step < warm:
+            return s + (1 - s) * step / warm
+        reached = s + (1 - s) * (warm - 1) / warm if warm else 1.0
+        return reached * (1.0 - (step - warm) / max(1, total - warm)) ** cfg.poly_power
     if step < warm:
         return (step + 1) / warm
     p = (step - warm) / max(1, total - warm)

@@ -52,7 +52,10 @@ def from_dict(cls: type[Any], data: Any, prefix: str = "") -> Any:
             kwargs[name] = _coerce(data[name], hints[name], prefix + name)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise FieldError(prefix + name, "required key is missing")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as e:  # a section's own consistency check (__post_init__)
+        raise FieldError(prefix.rstrip(".") or "<recipe>", str(e)) from None
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
