@@ -53,16 +53,20 @@ def network_size(height: int, width: int, input_size: int = 518, multiple: int =
             constrain_to_multiple(scale * width, multiple, input_size))
 
 
-def to_float_image(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H, W, 3) float64 in [0, 1]. uint16 images are scaled by 65535."""
+def to_float_image(image: np.ndarray, dtype: str = "float64") -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W, 3) float in [0, 1]. uint16 images are scaled by 65535.
+
+    ``dtype`` ``"float64"`` (official V1/V2: ``image / 255.0``) or ``"float32"`` (Video Depth Anything:
+    ``image.astype(np.float32) / 255.0``, a float32 division).
+    """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     if image.dtype == np.uint8:
-        return image.astype(np.float64) / 255.0
+        return image.astype(dtype) / 255.0
     if image.dtype == np.uint16:
-        return image.astype(np.float64) / 65535.0
+        return image.astype(dtype) / 65535.0
     if np.issubdtype(image.dtype, np.floating):
-        return image.astype(np.float64)
+        return image.astype(dtype)
     raise TypeError(f"unsupported image dtype {image.dtype}; expected uint8, uint16 or float")
 
 
@@ -132,7 +136,7 @@ def preprocess(image: np.ndarray, pre: Preprocess, input_size: int | None = None
         (1, 3, h, w) float32 tensor with h, w multiples of 14 and >= input size.
     """
     size = input_size or pre.input_size
-    rgb = to_float_image(image)  # float64, like the official path
+    rgb = to_float_image(image, pre.resize_dtype)  # float64 (V1/V2) or float32 (VDA), like the official code
     h, w = network_size(rgb.shape[0], rgb.shape[1], size, pre.multiple)
     if _cv2 is not None:
         if (h, w) != rgb.shape[:2]:
@@ -140,6 +144,7 @@ def preprocess(image: np.ndarray, pre: Preprocess, input_size: int | None = None
         img = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
     else:
         img = resize_cubic_cv2(torch.from_numpy(rgb).permute(2, 0, 1)[None], (h, w))
+    # numpy's (image - list) / list promotes a float32 image to float64 too: normalise in float64, then cast
     mean = torch.tensor(pre.mean, dtype=torch.float64).view(1, 3, 1, 1)
     std = torch.tensor(pre.std, dtype=torch.float64).view(1, 3, 1, 1)
     return ((img - mean) / std).float().contiguous()

@@ -25,6 +25,8 @@ class DepthAnything(nn.Module):
 
     def __init__(self, arch: Arch) -> None:
         super().__init__()
+        if arch.temporal is not None:
+            raise ValueError("a Video Depth Anything architecture: build it with depthany.models.VideoDepthAnything")
         self.arch = arch
         self.pretrained = DinoVisionTransformer(arch.encoder)
         self.depth_head = DPTHead(arch)
@@ -38,7 +40,7 @@ class DepthAnything(nn.Module):
         ph, pw = h // self.patch_size, w // self.patch_size
         tokens = self.pretrained.get_intermediate_layers(x, self.arch.layers)
         out = self.depth_head(tokens, ph, pw)
-        if self.arch.head == "metric":
+        if self.arch.bounded:
             return (out * self.arch.max_depth).squeeze(1)
         if self.arch.family == "v1":
             # V1 resizes to the input size (a same-size align_corners copy) before its ReLU.

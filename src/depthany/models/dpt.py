@@ -61,7 +61,7 @@ class Scratch(nn.Module):
         self.refinenet3 = FeatureFusionBlock(f)
         self.refinenet4 = FeatureFusionBlock(f)
         self.output_conv1 = nn.Conv2d(f, f // 2, 3, padding=1)
-        final = nn.Sigmoid() if arch.head == "metric" else nn.ReLU()
+        final = nn.Sigmoid() if arch.bounded else nn.ReLU()
         layers: list[nn.Module] = [nn.Conv2d(f // 2, HEAD_HIDDEN, 3, padding=1), nn.ReLU(),
                                    nn.Conv2d(HEAD_HIDDEN, 1, 1), final]
         self.output_conv2 = nn.Sequential(*layers)
@@ -89,15 +89,25 @@ class DPTHead(nn.Module):
 
     def forward(self, tokens: list[Tensor], ph: int, pw: int) -> Tensor:
         s = self.scratch
+        l1, l2, l3, l4 = self.reassemble(tokens, ph, pw)
+        l1, l2, l3, l4 = s.layer1_rn(l1), s.layer2_rn(l2), s.layer3_rn(l3), s.layer4_rn(l4)
+        path = s.refinenet4(l4, size=l3.shape[2:])
+        path = s.refinenet3(path, l3, size=l2.shape[2:])
+        return s.output_conv2(self.decode(path, l2, l1, ph, pw))
+
+    def reassemble(self, tokens: list[Tensor], ph: int, pw: int) -> list[Tensor]:
+        """Four (B, ph*pw, D) token maps -> the pyramid: (B, c_k, s_k*ph, s_k*pw) for s = 4, 2, 1, 1/2."""
         levels = []
         for i, t in enumerate(tokens):
             x = t.transpose(1, 2).reshape(t.shape[0], t.shape[-1], ph, pw)
             levels.append(self.resize_layers[i](self.projects[i](x)))
-        l1, l2, l3, l4 = s.layer1_rn(levels[0]), s.layer2_rn(levels[1]), s.layer3_rn(levels[2]), s.layer4_rn(levels[3])
-        path = s.refinenet4(l4, size=l3.shape[2:])
-        path = s.refinenet3(path, l3, size=l2.shape[2:])
+        return levels
+
+    def decode(self, path: Tensor, l2: Tensor, l1: Tensor, ph: int, pw: int) -> Tensor:
+        """``refinenet3``'s output and levels 2 and 1 (after ``layer*_rn``) -> the input of ``output_conv2``,
+        (B, features / 2, 14*ph, 14*pw)."""
+        s = self.scratch
         path = s.refinenet2(path, l2, size=l1.shape[2:])
         path = s.refinenet1(path, l1)
         out = s.output_conv1(path)
-        out = F.interpolate(out, (ph * self.patch_size, pw * self.patch_size), mode="bilinear", align_corners=True)
-        return s.output_conv2(out)
+        return F.interpolate(out, (ph * self.patch_size, pw * self.patch_size), mode="bilinear", align_corners=True)

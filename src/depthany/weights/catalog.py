@@ -15,16 +15,18 @@ from .hub import source_status
 @functools.cache
 def count_params(arch: zoo.Arch) -> int:
     """Number of parameters of ``arch``, counted on the meta device (no memory is allocated)."""
-    from ..models import DepthAnything
+    from ..models import build_network
 
     with torch.device("meta"):
-        model = DepthAnything(arch)
+        model = build_network(arch)
     return sum(p.numel() for p in model.parameters())
 
 
 def output_text(arch: zoo.Arch) -> str:
-    """``"relative disparity"`` or ``"metric depth (m), max 20"``."""
-    return f"metric depth (m), max {arch.max_depth:g}" if arch.head == "metric" else "relative disparity"
+    """``"relative disparity"``, ``"metric depth (m), max 20"`` or (Video Depth Anything) ``"metric depth (m)"``."""
+    if arch.head != "metric":
+        return "relative disparity"
+    return f"metric depth (m), max {arch.max_depth:g}" if arch.max_depth else "metric depth (m)"
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,10 @@ class KeyReport:
 
 def expected_shapes(arch: zoo.Arch) -> dict[str, tuple[int, ...]]:
     """Official key -> shape for ``arch``, computed on the meta device (no memory is allocated)."""
-    from ..models import DepthAnything
+    from ..models import build_network
 
     with torch.device("meta"):
-        model = DepthAnything(arch)
+        model = build_network(arch)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
@@ -91,7 +91,8 @@ def compare_keys(model: nn.Module, sd: dict[str, Tensor], prefix: str = "") -> K
 def describe_arch(arch: zoo.Arch) -> str:
     """One line naming the family, encoder, head and tapped layers."""
     md = f" max {arch.max_depth:g} m" if arch.max_depth else ""
-    return f"{arch.family} {arch.encoder.name} {arch.head}{md} head, layers {list(arch.layers)}"
+    temporal = " + temporal modules" if arch.temporal is not None else ""
+    return f"{arch.family} {arch.encoder.name} {arch.head}{md} head{temporal}, layers {list(arch.layers)}"
 
 
 def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> KeyReport:
@@ -112,7 +113,7 @@ def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> 
 
 
 def load_into(model: nn.Module, ckpt: Checkpoint, encoder_only: bool = False) -> KeyReport:
-    """Strictly copy ``ckpt`` into ``model`` (a :class:`~depthany.models.DepthAnything`), casting to its dtype.
+    """Strictly copy ``ckpt`` into ``model`` (any depthany network), casting to its dtype.
 
     Args:
         model: the network; its parameters are overwritten in place.

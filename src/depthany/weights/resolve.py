@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything
+from ..models import DepthAnything, VideoDepthAnything
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -143,8 +143,33 @@ def load_model(
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
+    if spec.arch.temporal is not None:
+        raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
+                           "load it with depthany.weights.load_video_model and run depthany.video.vda")
     with torch.device("meta"):
         net = DepthAnything(spec.arch)
+    net = net.to_empty(device="cpu")
+    load_into(net, ckpt)
+    return net.to(device=device, dtype=dtype).eval(), spec
+
+
+def load_video_model(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[VideoDepthAnything, zoo.ModelSpec]:
+    """Build and strictly load a Video Depth Anything model (``vda-*`` zoo names, their repos, or files).
+
+    Arguments and errors as :func:`load_model`; an image model is refused with a :class:`WeightsError`.
+    Official ``.pth`` files load with their own keys, temporal positional-encoding buffers included.
+    """
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None
+    if spec.arch.temporal is None or spec.video is None:
+        raise WeightsError(f"{spec.name}: not a Video Depth Anything model (no temporal modules); use load_model")
+    with torch.device("meta"):
+        net = VideoDepthAnything(spec.arch)
     net = net.to_empty(device="cpu")
     load_into(net, ckpt)
     return net.to(device=device, dtype=dtype).eval(), spec
