@@ -55,7 +55,7 @@ def video_input_size(height: int, width: int, input_size: int, windows: VideoWin
 
     Frames wider than ``windows.wide_ratio`` (long / short side, 1.78) run at
     ``round(int(input_size * wide_factor / ratio) / 14) * 14`` (Python's round: halves to even) to bound
-    memory; others at ``input_size``. Example: 1280x480 (ratio 2.67) at 518 runs at 336.
+    memory; others at ``input_size``. Example: 1280x480 (ratio 2.67) at 518 runs at round(345 / 14) * 14 = 350.
 
     Raises:
         ValueError: a size that leaves no input (a frame more than ~35 times wider than high).
