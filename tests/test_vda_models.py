@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import TINY_ENCODER, lively_model, tiny_spec
+from conftest import TINY_ENCODER, lively_model, put_in_hf_cache, tiny_spec
 from depthany import zoo
 from depthany.cli.main import cli
 from depthany.models import DepthAnything, VideoDepthAnything, build_network, video_model_from_image
@@ -267,3 +267,16 @@ def test_convert_round_trip(vda_small_file, tmp_path) -> None:
     assert tensors_equal(torch.load(tmp_path / "back.pth", weights_only=True), sd)
     out = run(tmp_path / "vda.safetensors", tmp_path / "hf", "--to", "transformers", ok=False)
     assert "transformers has no Video Depth Anything" in out and "Traceback" not in out
+
+
+def test_zoo_names_load_from_the_hf_cache(vda_small_file, hf_cache) -> None:
+    """``load_video_model("vda-metric-small")`` finds the official file in the Hugging Face cache; for
+    ``vda-small`` the published sha256 is checked, so a different file under that name is refused."""
+    path, sd = vda_small_file
+    put_in_hf_cache(hf_cache, "depth-anything/Metric-Video-Depth-Anything-Small",
+                    {"metric_video_depth_anything_vits.pth": path})
+    net, spec = load_video_model("vda-metric-small")
+    assert spec.name == "vda-metric-small" and spec.arch.head == "metric" and tensors_equal(net.state_dict(), sd)
+    put_in_hf_cache(hf_cache, "depth-anything/Video-Depth-Anything-Small", {path.name: path})
+    with pytest.raises(WeightsError, match="sha256 .* does not match the published 13379300b739e659"):
+        load_video_model("depth-anything/Video-Depth-Anything-Small")

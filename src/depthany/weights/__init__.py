@@ -10,6 +10,5 @@ from .save import OUT_FORMATS, save_weights
 __all__ = [
     "Checkpoint", "KeyReport", "OUT_FORMATS", "WeightsError", "WeightsNotFound", "check_fits", "compare_keys",
     "expected_shapes", "fetch", "fetch_repo", "is_cached", "load_into", "load_model", "load_video_model",
-    "read_checkpoint",
-    "resolve_checkpoint", "resolve_spec", "save_weights", "source_status", "verify_sha256",
+    "read_checkpoint", "resolve_checkpoint", "resolve_spec", "save_weights", "source_status", "verify_sha256",
 ]
