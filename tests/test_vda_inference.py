@@ -293,3 +293,14 @@ def test_streaming_metric_and_reset(metric) -> None:
     with pytest.raises(ValueError, match="frame 13"):
         runner.step(frames[0][:-1])
     assert list(itertools.islice(runner.run(frames), 1))[0].index == 0
+
+
+def test_windowed_runner_restarts_cleanly(relative) -> None:
+    """An abandoned run (the consumer stopped early) leaves nothing behind for the next one."""
+    net, _ = relative
+    frames = video(30, h=14, w=14, seed=11)
+    runner = WindowedVideoDepth(net, tiny_vda_spec(), 14)
+    assert [f.index for f in itertools.islice(runner.run(frames), 3)] == [0, 1, 2]
+    again = np.stack([f.values for f in runner.run(frames)])
+    fresh = np.stack([f.values for f in WindowedVideoDepth(net, tiny_vda_spec(), 14).run(frames)])
+    assert np.array_equal(again, fresh)

@@ -90,6 +90,7 @@ class WindowedVideoDepth:
             raise ValueError("no frames: the video is empty")
         prepare = FramePreparer(self.spec, first, self.input_size)
         pending_first: np.ndarray | None = first
+        del first
         read = 0  # real frames read so far
         last: Tensor | None = None
         ended = False
@@ -107,7 +108,7 @@ class WindowedVideoDepth:
             read += 1
             return last
 
-        self._stitcher = WindowStitcher(w, self.metric)
+        self._inputs, self._stitcher = [], WindowStitcher(w, self.metric)  # a fresh run, even after an abandoned one
         kind, net = self.spec.output_kind, prepare.network_size
         k = 0
         while True:
