@@ -12,10 +12,11 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
-Family = Literal["v1", "v2"]
+Family = Literal["v1", "v2", "vda"]
 HeadKind = Literal["relative", "metric"]
 FfnKind = Literal["mlp", "swiglu"]
 WeightFormat = Literal["official", "v1_hub", "transformers", "depthany", "zoedepth"]
+ResizeDtype = Literal["float64", "float32"]
 BinCenters = Literal["softplus", "normed", "hybrid1", "hybrid2"]
 AttractorType = Literal["inv", "exp"]
 AttractorKind = Literal["mean", "sum"]
@@ -136,6 +137,25 @@ class ZoeConfig:
 
 
 @dataclass(frozen=True)
+class TemporalSpec:
+    """Video Depth Anything's four temporal ("motion") modules in the DPT head.
+
+    Each module: GroupNorm(``norm_groups``) -> ``proj_in`` -> ``transformer_blocks`` blocks of
+    ``attention_blocks`` pre-norm temporal self-attention layers (``heads`` heads, sinusoidal absolute
+    positional encoding over ``max_frames`` frames) and a GEGLU feed-forward (``ff_mult`` x wider) ->
+    ``proj_out`` -> residual. Official values: ``DPTHeadTemporal`` / ``TemporalModule`` in
+    DepthAnything/Video-Depth-Anything (see ``docs/video_depth_anything.md``).
+    """
+
+    heads: int = 8
+    transformer_blocks: int = 1
+    attention_blocks: int = 2
+    max_frames: int = 32
+    norm_groups: int = 32
+    ff_mult: int = 4
+
+
+@dataclass(frozen=True)
 class Arch:
     """What the network is: encoder, tapped layers, decoder widths and output head.
 
@@ -146,6 +166,9 @@ class Arch:
     ``zoe`` set: a V1 metric model, the ZoeDepth head (:class:`ZoeConfig`) on a relative V1 Depth Anything
     ("the core": encoder and DPT decoder as described by the other fields). Such an arch has ``head="metric"``
     (it outputs metres) and ``family="v1"``; ``max_depth`` is ZoeDepth's ``max_depth``.
+
+    ``family="vda"`` (Video Depth Anything) adds the ``temporal`` modules to the head and applies a ReLU for
+    both heads: relative disparity, or depth in metres without an upper bound.
     """
 
     encoder: EncoderSpec
@@ -156,16 +179,33 @@ class Arch:
     max_depth: float | None = None
     family: Family = "v2"
     zoe: ZoeConfig | None = None
+    temporal: TemporalSpec | None = None
 
     def __post_init__(self) -> None:
         if len(self.layers) != 4 or any(not 0 <= i < self.encoder.depth for i in self.layers):
             raise ValueError(f"layers must be 4 block indices in [0, {self.encoder.depth}), got {self.layers}")
         if self.zoe is not None and (self.head != "metric" or self.family != "v1"):
             raise ValueError("a ZoeDepth arch (zoe set) is a V1 metric model: head='metric', family='v1'")
-        if self.head == "metric" and not self.max_depth:
-            raise ValueError("a metric head needs max_depth (metres)")
         if self.head not in ("relative", "metric"):
             raise ValueError(f"head must be 'relative' or 'metric', got {self.head!r}")
+        if (self.family == "vda") != (self.temporal is not None):
+            raise ValueError("family 'vda' and a temporal spec go together")
+        if self.family == "vda":
+            if self.max_depth is not None:
+                raise ValueError("Video Depth Anything metric heads are unbounded (ReLU); max_depth must be None")
+            channels = (self.out_channels[2], self.out_channels[3], self.features)
+            t = self.temporal
+            assert t is not None
+            if any(c % t.norm_groups or c % t.heads for c in channels):
+                raise ValueError(f"temporal modules need out_channels[2], out_channels[3] and features divisible "
+                                 f"by {t.norm_groups} groups and {t.heads} heads, got {channels}")
+        elif self.head == "metric" and not self.max_depth:
+            raise ValueError("a metric head needs max_depth (metres)")
+
+    @property
+    def bounded(self) -> bool:
+        """True for the V2 metric head (sigmoid x ``max_depth``); every other head ends in a ReLU."""
+        return self.head == "metric" and self.family != "vda"
 
 
 @dataclass(frozen=True)
@@ -186,6 +226,54 @@ class Preprocess:
     std: tuple[float, float, float] = IMAGENET_STD
     output_align_corners: bool = True
     pipeline: str = "depth_anything"
+    resize_dtype: ResizeDtype = "float64"  # the image's dtype during the resize: V1/V2 float64, VDA float32
+
+    def __post_init__(self) -> None:
+        if self.resize_dtype not in ("float64", "float32"):
+            raise ValueError(f"resize_dtype must be 'float64' or 'float32', got {self.resize_dtype!r}")
+
+
+@dataclass(frozen=True)
+class VideoWindows:
+    """Video Depth Anything's inference schedule (``INFER_LEN``, ``OVERLAP``, ``KEYFRAMES``, ``INTERP_LEN``).
+
+    Offline: windows of ``length`` frames advance by ``step`` = length - overlap; each later window's first
+    ``overlap`` inputs are replaced by the previous window's inputs at ``keyframes``; its first ``align_frames``
+    outputs fit a scale/shift onto the reference, and the ``interp`` frames after them are cross-faded with the
+    previous window. Videos wider than ``wide_ratio`` (long side / short side) run at a smaller input size,
+    ``input_size * wide_factor / ratio``. Streaming mode keeps ``stream_gap`` + 1 cached frames.
+    """
+
+    length: int = 32
+    overlap: int = 10
+    keyframes: tuple[int, ...] = (0, 12, 24, 25, 26, 27, 28, 29, 30, 31)
+    interp: int = 8
+    wide_ratio: float = 1.78
+    wide_factor: float = 1.777
+
+    def __post_init__(self) -> None:
+        if not 0 < self.overlap < self.length or len(self.keyframes) != self.overlap:
+            raise ValueError(f"need 0 < overlap < length and one keyframe per overlapping frame, got {self}")
+        if any(not 0 <= k < self.length for k in self.keyframes) or not 2 <= self.interp <= self.overlap:
+            raise ValueError(f"keyframes must lie in the window and 2 <= interp <= overlap, got {self}")
+        tail = tuple(range(self.length - self.interp, self.length))
+        if self.keyframes[self.align_frames:] != tail:
+            raise ValueError(f"the last {self.interp} keyframes must be the window's last frames, got {self}")
+
+    @property
+    def step(self) -> int:
+        """New frames per window (22)."""
+        return self.length - self.overlap
+
+    @property
+    def align_frames(self) -> int:
+        """Keyframes used for the scale/shift fit (2: the video's first frame and one from the last window)."""
+        return self.overlap - self.interp
+
+    @property
+    def stream_gap(self) -> int:
+        """Official streaming ``gap`` (41): frames between the kept keyframe and the current frame."""
+        return self.step * 2 - 1 - self.align_frames
 
 
 @dataclass(frozen=True)
@@ -217,6 +305,11 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    video: VideoWindows | None = None  # Video Depth Anything's window schedule (video models only)
+
+    def __post_init__(self) -> None:
+        if (self.video is not None) != (self.arch.temporal is not None):
+            raise ValueError(f"{self.name}: a video schedule goes with a temporal architecture and only with one")
 
     @property
     def output_kind(self) -> str:
@@ -231,7 +324,10 @@ def make_arch(
     max_depth: float | None = None,
     layers: tuple[int, ...] | None = None,
 ) -> Arch:
-    """Build the official architecture for an encoder size (``"vits"``, ...), family and head."""
+    """Build the official architecture for an encoder size (``"vits"``, ...), family and head.
+
+    Video Depth Anything (``"vda"``) taps the V2 layers and adds the official :class:`TemporalSpec`.
+    """
     enc = ENCODERS[encoder]
     features, out_channels = HEAD_WIDTHS[encoder]
     if layers is None:
@@ -239,7 +335,8 @@ def make_arch(
         if encoder not in table:
             raise ValueError(f"no {family} layer taps for encoder {encoder!r}")
         layers = table[encoder]
-    return Arch(enc, layers, features, out_channels, head, max_depth, family)
+    temporal = TemporalSpec() if family == "vda" else None
+    return Arch(enc, layers, features, out_channels, head, max_depth, family, temporal=temporal)
 
 
 def make_zoe_arch(encoder: str, max_depth: float, zoe: ZoeConfig | None = None) -> Arch:
@@ -252,6 +349,8 @@ def make_zoe_arch(encoder: str, max_depth: float, zoe: ZoeConfig | None = None) 
 
 V1_PRE = Preprocess(output_align_corners=False)
 V2_PRE = Preprocess(output_align_corners=True)
+VDA_PRE = Preprocess(output_align_corners=True, resize_dtype="float32")  # frames become float32 before the resize
+VDA_WINDOWS = VideoWindows()
 V1_LICENCE = "unspecified (no licence tag on the official model repo; Apache-2.0 code)"
 METRIC_LICENCE = "unspecified (no licence tag on the official model repo)"
 SIZE_NAMES = {"vits": "Small", "vitb": "Base", "vitl": "Large", "vitg": "Giant"}
@@ -262,6 +361,9 @@ _SHA256 = {
     "depth_anything_v2_vits.pth": "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378",
     "depth_anything_v2_vitb.pth": "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328",
     "depth_anything_vitl14.pth": "6c6a383e33e51c5fdfbf31e7ebcda943973a9e6a1cbef1564afe58d7f2e8fe63",
+    # Video Depth Anything: the Git LFS digests on the official HF file pages
+    "video_depth_anything_vits.pth": "13379300b739e659f076a59d52e9801bd8d38c541a7e71f73bbca4dcfb013609",
+    "video_depth_anything_vitl.pth": "43df27c6b396042ba34ff7b798ab279f64d204d2e86d7a373968f8fa36d0e6fa",
 }
 
 
@@ -356,6 +458,28 @@ def _da1_metric(domain: Literal["indoor", "outdoor"]) -> ModelSpec:
     )
 
 
+def _vda(enc: str, head: HeadKind) -> ModelSpec:
+    """Video Depth Anything: README "Pre-trained Models" table and get_weights.sh (docs/video_depth_anything.md).
+
+    Small is Apache-2.0 (README; HF tags of both Small repos), Base/Large CC-BY-NC-4.0 (README).
+    """
+    size = SIZE_NAMES[enc]
+    metric = head == "metric"
+    repo = f"depth-anything/{'Metric-' if metric else ''}Video-Depth-Anything-{size}"
+    filename = f"{'metric_' if metric else ''}video_depth_anything_{enc}.pth"
+    what = "depth in metres (unbounded)" if metric else "relative disparity"
+    return ModelSpec(
+        name=f"vda-{'metric-' if metric else ''}{SHORT[enc]}",
+        arch=make_arch(enc, "vda", head),
+        preprocess=VDA_PRE,
+        weights=(WeightSource("official", repo, filename, sha256=_SHA256.get(filename)),),
+        licence="Apache-2.0" if enc == "vits" else "CC-BY-NC-4.0",
+        aliases=(repo,),
+        description=f"Video Depth Anything {size}{' metric' if metric else ''}: temporally consistent {what}",
+        video=VDA_WINDOWS,
+    )
+
+
 # The bundled default model is trained by depthany itself on synthetic worlds (see docs/bundled_model.md).
 BUNDLED_NAME = "da2-mini"
 _MINI = ModelSpec(
@@ -372,6 +496,7 @@ _ALL: tuple[ModelSpec, ...] = (
     *(_v2(e) for e in ("vits", "vitb", "vitl", "vitg")),
     *(_v2_metric(e, d) for d in ("indoor", "outdoor") for e in ("vits", "vitb", "vitl")),
     *(_da1_metric(d) for d in ("indoor", "outdoor")),
+    *(_vda(e, h) for h in ("relative", "metric") for e in ("vits", "vitb", "vitl")),
     _MINI,
 )
 

@@ -63,7 +63,7 @@ class Scratch(nn.Module):
         self.refinenet3 = FeatureFusionBlock(f)
         self.refinenet4 = FeatureFusionBlock(f)
         self.output_conv1 = nn.Conv2d(f, f // 2, 3, padding=1)
-        final = nn.Sigmoid() if arch.head == "metric" else nn.ReLU()
+        final = nn.Sigmoid() if arch.bounded else nn.ReLU()
         layers: list[nn.Module] = [nn.Conv2d(f // 2, HEAD_HIDDEN, 3, padding=1), nn.ReLU(),
                                    nn.Conv2d(HEAD_HIDDEN, 1, 1), final]
         self.output_conv2 = nn.Sequential(*layers)
@@ -116,18 +116,31 @@ class DPTHead(nn.Module):
         hidden = relu(conv(before_output))
         return DPTFeatures(final(proj(hidden)), hidden, l4, refined)
 
-    def _fuse(self, tokens: list[Tensor], ph: int, pw: int) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
-        """Everything before ``output_conv2``: (its input at 14ph x 14pw, layer4_rn, refinenet4..1 outputs)."""
-        s = self.scratch
+    def reassemble(self, tokens: list[Tensor], ph: int, pw: int) -> list[Tensor]:
+        """Four (B, ph*pw, D) token maps -> the pyramid: (B, c_k, s_k*ph, s_k*pw) for s = 4, 2, 1, 1/2."""
         levels = []
         for i, t in enumerate(tokens):
             x = t.transpose(1, 2).reshape(t.shape[0], t.shape[-1], ph, pw)
             levels.append(self.resize_layers[i](self.projects[i](x)))
-        l1, l2, l3, l4 = s.layer1_rn(levels[0]), s.layer2_rn(levels[1]), s.layer3_rn(levels[2]), s.layer4_rn(levels[3])
-        r4 = s.refinenet4(l4, size=l3.shape[2:])
-        r3 = s.refinenet3(r4, l3, size=l2.shape[2:])
-        r2 = s.refinenet2(r3, l2, size=l1.shape[2:])
+        return levels
+
+    def fuse_lower(self, path: Tensor, l2: Tensor, l1: Tensor, ph: int, pw: int
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+        """``refinenet3``'s output and levels 2 and 1 (after ``layer*_rn``) -> (the input of ``output_conv2``,
+        (B, features / 2, 14*ph, 14*pw); refinenet2's output; refinenet1's output)."""
+        s = self.scratch
+        r2 = s.refinenet2(path, l2, size=l1.shape[2:])
         r1 = s.refinenet1(r2, l1)
         out = s.output_conv1(r1)
         out = F.interpolate(out, (ph * self.patch_size, pw * self.patch_size), mode="bilinear", align_corners=True)
+        return out, r2, r1
+
+    def _fuse(self, tokens: list[Tensor], ph: int, pw: int) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
+        """Everything before ``output_conv2``: (its input at 14ph x 14pw, layer4_rn, refinenet4..1 outputs)."""
+        s = self.scratch
+        levels = self.reassemble(tokens, ph, pw)
+        l1, l2, l3, l4 = s.layer1_rn(levels[0]), s.layer2_rn(levels[1]), s.layer3_rn(levels[2]), s.layer4_rn(levels[3])
+        r4 = s.refinenet4(l4, size=l3.shape[2:])
+        r3 = s.refinenet3(r4, l3, size=l2.shape[2:])
+        out, r2, r1 = self.fuse_lower(r3, l2, l1, ph, pw)
         return out, l4, (r4, r3, r2, r1)

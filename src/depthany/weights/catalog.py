@@ -23,8 +23,10 @@ def count_params(arch: zoo.Arch) -> int:
 
 
 def output_text(arch: zoo.Arch) -> str:
-    """``"relative disparity"`` or ``"metric depth (m), max 20"``."""
-    return f"metric depth (m), max {arch.max_depth:g}" if arch.head == "metric" else "relative disparity"
+    """``"relative disparity"``, ``"metric depth (m), max 20"`` or (Video Depth Anything) ``"metric depth (m)"``."""
+    if arch.head != "metric":
+        return "relative disparity"
+    return f"metric depth (m), max {arch.max_depth:g}" if arch.max_depth else "metric depth (m)"
 
 
 @dataclass(frozen=True)

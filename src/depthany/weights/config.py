@@ -121,11 +121,18 @@ def v1_hub_config(arch: zoo.Arch) -> dict[str, Any]:
 
 
 def arch_to_transformers_config(arch: zoo.Arch) -> dict[str, Any]:
-    """A transformers ``DepthAnythingConfig`` dict for ``arch`` (what ``save_pretrained`` would write)."""
+    """A transformers ``DepthAnythingConfig`` dict for ``arch`` (what ``save_pretrained`` would write).
+
+    Raises:
+        ValueError: an architecture transformers cannot describe (V1 not tapping the last four blocks, V2
+            tapping them, Video Depth Anything).
+    """
     if arch.zoe is not None:
         raise ValueError("transformers has no ZoeDepth-on-Depth-Anything model; write a V1 metric (ZoeDepth) model "
                          "--to depthany or --to official")
     enc = arch.encoder
+    if arch.temporal is not None:
+        raise ValueError("transformers has no Video Depth Anything model; write --to depthany or --to official")
     if arch.family == "v1" and arch.layers != tuple(range(enc.depth - 4, enc.depth)):
         raise ValueError("transformers configs tell V1 from V2 only by the tapped layers; a V1 model must tap the "
                          "last four blocks")
@@ -194,13 +201,18 @@ def spec_to_json(spec: zoo.ModelSpec) -> str:
                             "family": a.family}
     if a.zoe is not None:  # only ZoeDepth models carry the key, so other files are unchanged
         arch["zoe"] = dataclasses.asdict(a.zoe)
-    return json.dumps({
+    d: dict[str, Any] = {
         "name": spec.name,
         "licence": spec.licence,
         "description": spec.description,
         "arch": arch,
         "preprocess": dataclasses.asdict(p),
-    })
+    }
+    if a.temporal is not None:  # keys absent for image models, so older readers see the same JSON as before
+        d["arch"]["temporal"] = dataclasses.asdict(a.temporal)
+    if spec.video is not None:
+        d["video"] = dataclasses.asdict(spec.video)
+    return json.dumps(d)
 
 
 def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
@@ -218,11 +230,15 @@ def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
             z = dict(a["zoe"])
             z["n_attractors"], z["img_size"] = tuple(z["n_attractors"]), tuple(z["img_size"])
             zoe = zoo.ZoeConfig(**z)
+        temporal = zoo.TemporalSpec(**a["temporal"]) if a.get("temporal") is not None else None
         arch = zoo.Arch(enc, tuple(a["layers"]), int(a["features"]), tuple(a["out_channels"]), a["head"],
-                        a["max_depth"], a["family"], zoe)
+                        a["max_depth"], a["family"], zoe, temporal)
         pre = zoo.Preprocess(int(p["input_size"]), int(p["multiple"]), tuple(p["mean"]), tuple(p["std"]),
-                             bool(p["output_align_corners"]), str(p.get("pipeline", "depth_anything")))
+                             bool(p["output_align_corners"]), str(p.get("pipeline", "depth_anything")),
+                             p.get("resize_dtype", "float64"))
+        v = d.get("video")
+        video = None if v is None else zoo.VideoWindows(**{**v, "keyframes": tuple(v["keyframes"])})
         return zoo.ModelSpec(str(d["name"]), arch, pre, (), d.get("licence", "unknown"),
-                             description=d.get("description", ""))
+                             description=d.get("description", ""), video=video)
     except (TypeError, ValueError, KeyError) as e:
         raise WeightsError(f"{where}: invalid depthany spec ({type(e).__name__}: {e})") from e

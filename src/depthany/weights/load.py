@@ -93,7 +93,8 @@ def describe_arch(arch: zoo.Arch) -> str:
     """One line naming the family, encoder, head and tapped layers."""
     md = f" max {arch.max_depth:g} m" if arch.max_depth else ""
     head = f"ZoeDepth ({arch.zoe.bin_centers_type})" if arch.zoe is not None else arch.head
-    return f"{arch.family} {arch.encoder.name} {head}{md} head, layers {list(arch.layers)}"
+    temporal = " + temporal modules" if arch.temporal is not None else ""
+    return f"{arch.family} {arch.encoder.name} {head}{md} head{temporal}, layers {list(arch.layers)}"
 
 
 def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> KeyReport:
@@ -114,8 +115,9 @@ def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> 
 
 
 def load_into(model: nn.Module, ckpt: Checkpoint, encoder_only: bool = False) -> KeyReport:
-    """Strictly copy ``ckpt`` into ``model`` (a :class:`~depthany.models.DepthAnything` or
-    :class:`~depthany.models.ZoeDepth`), casting floating-point tensors to its dtype.
+    """Strictly copy ``ckpt`` into ``model`` (any depthany network: :class:`~depthany.models.DepthAnything`,
+    :class:`~depthany.models.ZoeDepth`, :class:`~depthany.models.VideoDepthAnything`), casting floating-point
+    tensors to its dtype.
 
     Args:
         model: the network; its parameters and buffers are overwritten in place.

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything, Network, build_network
+from ..models import DepthAnything, Network, VideoDepthAnything, build_network
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -183,6 +183,29 @@ def load_model(
     if spec.arch.zoe is not None:
         raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
                          "and run it with depthany.zoe_pipeline (infer_pil)")
+    if spec.arch.temporal is not None:
+        raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
+                           "load it with depthany.weights.load_video_model and run depthany.video.vda")
     net = _build_and_load(ckpt, spec, device, dtype)
     assert isinstance(net, DepthAnything)
+    return net, spec
+
+
+def load_video_model(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[VideoDepthAnything, zoo.ModelSpec]:
+    """Build and strictly load a Video Depth Anything model (``vda-*`` zoo names, their repos, or files).
+
+    Arguments and errors as :func:`load_model`; an image model is refused with a :class:`WeightsError`.
+    Official ``.pth`` files load with their own keys, temporal positional-encoding buffers included.
+    """
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None
+    if spec.arch.temporal is None or spec.video is None:
+        raise WeightsError(f"{spec.name}: not a Video Depth Anything model (no temporal modules); use load_model")
+    net = _build_and_load(ckpt, spec, device, dtype)
+    assert isinstance(net, VideoDepthAnything)
     return net, spec
