@@ -25,9 +25,12 @@ class DepthAnything(nn.Module):
 
     def __init__(self, arch: Arch) -> None:
         super().__init__()
+        if arch.is_da3:
+            raise ValueError(f"{arch.head!r} heads are Depth Anything 3 models; build them with "
+                             "depthany.models.build_network (class DepthAnything3)")
         self.arch = arch
         self.pretrained = DinoVisionTransformer(arch.encoder)
-        self.depth_head = DPTHead(arch)
+        self.depth_head = DPTHead.from_arch(arch)
 
     @property
     def patch_size(self) -> int:

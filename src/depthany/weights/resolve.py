@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .. import zoo
-from ..models import DepthAnything
+from ..models import DepthAnything, build_network
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -48,7 +49,7 @@ def spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zo
     if ckpt.spec is not None:
         return ckpt.spec
     if ckpt.arch is not None:
-        pre = zoo.V1_PRE if ckpt.arch.family == "v1" else zoo.V2_PRE
+        pre = {"v1": zoo.V1_PRE, "da3": zoo.DA3_PRE}.get(ckpt.arch.family, zoo.V2_PRE)
         return zoo.ModelSpec(ckpt.path.name, ckpt.arch, pre, (), "unknown (local file)",
                              description=f"local weights {ckpt.path}")
     by_name = _spec_from_filename(ckpt.path.name)
@@ -143,8 +144,30 @@ def load_model(
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
+    if spec.arch.is_da3:
+        raise WeightsError(f"{spec.name} is a Depth Anything 3 model, which this loader does not build; use "
+                           "depthany.weights.load_network and the functions of depthany.da3")
+    net = _build_and_load(ckpt, spec)
+    assert isinstance(net, DepthAnything)
+    return net.to(device=device, dtype=dtype).eval(), spec
+
+
+def _build_and_load(ckpt: Checkpoint, spec: zoo.ModelSpec) -> nn.Module:
     with torch.device("meta"):
-        net = DepthAnything(spec.arch)
+        net = build_network(spec.arch)
     net = net.to_empty(device="cpu")
     load_into(net, ckpt)
-    return net.to(device=device, dtype=dtype).eval(), spec
+    return net
+
+
+def load_network(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[nn.Module, zoo.ModelSpec]:
+    """Build and strictly load any zoo network: :class:`~depthany.models.DepthAnything` (V1, V2) or
+    :class:`~depthany.models.DepthAnything3` (DA3). Arguments, returns and errors as :func:`load_model`."""
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None  # only encoder_only=True returns no spec
+    return _build_and_load(ckpt, spec).to(device=device, dtype=dtype).eval(), spec
