@@ -261,3 +261,18 @@ def test_v1_v2_classes_refuse_da3_architectures() -> None:
         DepthAnything(zoo.get_spec("da3-mono-large").arch)
     with pytest.raises(ValueError, match="family"):
         dataclasses.replace(zoo.get_spec("da2-small").arch, head="depth")
+
+
+def test_depthany_file_describes_a_custom_da3_model(tmp_path) -> None:
+    """A tiny DA3Metric / any-view network in depthany's own file loads by itself (spec in the metadata)."""
+    from depthany.weights import load_network, save_weights
+
+    for c, head, sd in ((MONO, "focal_metric", _lively_mono()), (ANY, "multiview", _lively_any())):
+        spec = zoo.ModelSpec(f"tiny-{head}", tiny_arch(c, head), zoo.DA3_PRE, (), "Apache-2.0")
+        path = save_weights(sd, spec, tmp_path / f"{head}.safetensors", "depthany")
+        model, got = load_network(weights=path)
+        assert got.arch == spec.arch and got.preprocess == zoo.DA3_PRE and isinstance(model, DepthAnything3)
+        direct = loaded(c, sd, tmp_path / head, head)
+        assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), direct.state_dict().values()))
+        with pytest.raises(ValueError, match="cannot describe this architecture"):
+            save_weights(sd, spec, tmp_path / f"{head}-official", "official")
