@@ -33,8 +33,8 @@ OUT_INDICES = {"da1-small": [9, 10, 11, 12], "da1-large": [21, 22, 23, 24], "da2
                "da2-base": [3, 6, 9, 12], "da2-large": [5, 12, 18, 24], "da2-giant": [10, 20, 30, 40]}
 
 
-# transformers has neither a ZoeDepth-on-Depth-Anything model nor video models
-DA_MODELS = [n for n, s in zoo.MODELS.items() if s.arch.zoe is None and s.video is None]
+# transformers has neither a ZoeDepth-on-Depth-Anything model nor video models nor Depth Anything 3
+DA_MODELS = [n for n, s in zoo.MODELS.items() if s.arch.zoe is None and s.video is None and not s.arch.is_da3]
 
 
 def _spec(arch: zoo.Arch) -> zoo.ModelSpec:

@@ -28,9 +28,10 @@ from official_arch import (
     rounded_like_readme,
 )
 
-OFFICIAL = [n for n, s in zoo.MODELS.items() if s.arch.encoder.name in REFERENCE and s.arch.zoe is None and s.video is None]
+OFFICIAL = [n for n, s in zoo.MODELS.items()
+            if s.arch.encoder.name in REFERENCE and s.arch.zoe is None and s.video is None and not s.arch.is_da3]
 # (the V1 metric (ZoeDepth) entries hold this V1 model under core.core.*: tests/test_zoedepth_weights.py; VDA:
-# tests/test_vda_models.py)
+# tests/test_vda_models.py; DA3: tests/test_da3_models.py)
 
 
 @pytest.mark.parametrize("name", OFFICIAL)
@@ -123,8 +124,9 @@ def test_models_json_lists_every_entry_with_computed_sizes(cache, tmp_path) -> N
     assert list(rows) == list(zoo.MODELS)
     for name, r in rows.items():
         enc = zoo.MODELS[name].arch.encoder.name
-        if enc in REFERENCE and zoo.MODELS[name].arch.zoe is None and r["family"] != "vda":  # VDA: test_vda_models
-            assert r["params"] == param_count(enc)
+        spec = zoo.MODELS[name]
+        if enc in REFERENCE and spec.arch.zoe is None and spec.video is None and not spec.arch.is_da3:
+            assert r["params"] == param_count(enc)  # the other families: their own test files
         assert set(r) == {"name", "family", "encoder", "params", "output", "licence", "cached", "repo", "aliases",
                           "description"}
     assert rows["da2-metric-outdoor-small"]["cached"] == "yes"

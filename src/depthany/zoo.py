@@ -2,7 +2,8 @@
 
 One frozen :class:`ModelSpec` per model name says what the network is (:class:`Arch`), how images are
 prepared for it (:class:`Preprocess`), where its weights come from (:class:`WeightSource`) and under which
-licence they are published. Facts come from the official repositories (see ``docs/models.md``).
+licence they are published. Facts come from the official repositories (see ``docs/models.md`` and, for
+Depth Anything 3, ``docs/depth_anything_3.md``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,21 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
-Family = Literal["v1", "v2", "vda"]
-HeadKind = Literal["relative", "metric"]
+Family = Literal["v1", "v2", "vda", "da3"]
+# relative: V1/V2/VDA disparity (ReLU). metric: metres (V2: sigmoid * max_depth; V1 ZoeDepth; VDA metric, ReLU).
+# DA3 (exp output, depth): depth: DA3Mono relative depth + sky; focal_metric: DA3Metric, metres = output *
+# focal_px / metric_focal, + sky; multiview: the any-view models (DualDPT depth + confidence, camera decoder).
+HeadKind = Literal["relative", "metric", "depth", "focal_metric", "multiview"]
+HEAD_KINDS: tuple[str, ...] = ("relative", "metric", "depth", "focal_metric", "multiview")
 FfnKind = Literal["mlp", "swiglu"]
-WeightFormat = Literal["official", "v1_hub", "transformers", "depthany", "zoedepth"]
+WeightFormat = Literal["official", "v1_hub", "transformers", "depthany", "zoedepth", "da3"]
 ResizeDtype = Literal["float64", "float32"]
+# V1/V2: lower-bound bicubic resize on the float image. DA3 (``process_res_method``): bound the longest
+# (upper) or shortest (lower) side with OpenCV on uint8, then reach multiples of 14 by a second resize or a crop.
+ResizeRule = Literal["lower_bound", "upper_bound_resize", "upper_bound_crop", "lower_bound_resize",
+                     "lower_bound_crop"]
+RESIZE_RULES: tuple[str, ...] = ("lower_bound", "upper_bound_resize", "upper_bound_crop", "lower_bound_resize",
+                                 "lower_bound_crop")
 BinCenters = Literal["softplus", "normed", "hybrid1", "hybrid2"]
 AttractorType = Literal["inv", "exp"]
 AttractorKind = Literal["mean", "sum"]
@@ -156,6 +167,24 @@ class TemporalSpec:
 
 
 @dataclass(frozen=True)
+class ViewAttention:
+    """How a Depth Anything 3 any-view encoder mixes views (block indices 0-based; -1 disables).
+
+    From block ``alt_start`` on, odd blocks attend across all views ("global"), even blocks within each view
+    ("local"); the class token is replaced by a camera token at ``alt_start`` and the reference view is chosen
+    just before block ``alt_start - 1``. Blocks from ``qknorm_start`` normalise queries and keys, blocks from
+    ``rope_start`` apply 2D rotary embeddings (base ``rope_freq``). With ``cat_token`` the head receives
+    [last within-view output, current output] concatenated (2 x embed dim).
+    """
+
+    alt_start: int
+    qknorm_start: int
+    rope_start: int
+    cat_token: bool = True
+    rope_freq: float = 100.0
+
+
+@dataclass(frozen=True)
 class Arch:
     """What the network is: encoder, tapped layers, decoder widths and output head.
 
@@ -169,6 +198,10 @@ class Arch:
 
     ``family="vda"`` (Video Depth Anything) adds the ``temporal`` modules to the head and applies a ReLU for
     both heads: relative disparity, or depth in metres without an upper bound.
+
+    ``family="da3"`` is Depth Anything 3 (see :data:`HeadKind`): ``metric_focal`` is the focal length (px) at
+    which a ``focal_metric`` output is in metres, ``views`` configures the any-view encoder of ``multiview``
+    heads, and ``gaussian_head`` says the checkpoint carries the 3D-Gaussian head (DA3-Giant; loaded, not run).
     """
 
     encoder: EncoderSpec
@@ -180,14 +213,26 @@ class Arch:
     family: Family = "v2"
     zoe: ZoeConfig | None = None
     temporal: TemporalSpec | None = None
+    metric_focal: float | None = None
+    views: ViewAttention | None = None
+    gaussian_head: bool = False
 
     def __post_init__(self) -> None:
         if len(self.layers) != 4 or any(not 0 <= i < self.encoder.depth for i in self.layers):
             raise ValueError(f"layers must be 4 block indices in [0, {self.encoder.depth}), got {self.layers}")
+        if self.head not in HEAD_KINDS:
+            raise ValueError(f"head must be one of {', '.join(HEAD_KINDS)}, got {self.head!r}")
         if self.zoe is not None and (self.head != "metric" or self.family != "v1"):
             raise ValueError("a ZoeDepth arch (zoe set) is a V1 metric model: head='metric', family='v1'")
-        if self.head not in ("relative", "metric"):
-            raise ValueError(f"head must be 'relative' or 'metric', got {self.head!r}")
+        da3_head = self.head in ("depth", "focal_metric", "multiview")
+        if da3_head != (self.family == "da3"):
+            raise ValueError(f"head {self.head!r} does not belong to family {self.family!r}")
+        if self.head == "focal_metric" and not self.metric_focal:
+            raise ValueError("a focal_metric head needs metric_focal (pixels)")
+        if (self.head == "multiview") != (self.views is not None):
+            raise ValueError("exactly the multiview head needs views (ViewAttention)")
+        if self.gaussian_head and self.head != "multiview":
+            raise ValueError("only multiview (any-view) models carry a Gaussian head")
         if (self.family == "vda") != (self.temporal is not None):
             raise ValueError("family 'vda' and a temporal spec go together")
         if self.family == "vda":
@@ -204,17 +249,23 @@ class Arch:
 
     @property
     def bounded(self) -> bool:
-        """True for the V2 metric head (sigmoid x ``max_depth``); every other head ends in a ReLU."""
-        return self.head == "metric" and self.family != "vda"
+        """True for the V2 metric head (sigmoid x ``max_depth``); every other head ends in a ReLU or exp."""
+        return self.head == "metric" and self.family in ("v1", "v2")
+
+    @property
+    def is_da3(self) -> bool:
+        """Depth Anything 3 (a different network class and checkpoint layout from V1/V2)."""
+        return self.family == "da3"
 
 
 @dataclass(frozen=True)
 class Preprocess:
     """How an image becomes network input, and how the output returns to the image size.
 
-    Lower-bound resize so both sides are >= ``input_size`` and multiples of ``multiple`` (bicubic, a=-0.75,
-    no antialiasing, on the float image), then ``(x - mean) / std``. The output is resized back with
-    bilinear interpolation; V2 scripts use ``align_corners=True``, V1 scripts ``False``.
+    ``resize="lower_bound"`` (V1/V2/VDA): lower-bound resize so both sides are >= ``input_size`` and multiples of
+    ``multiple`` (bicubic, a=-0.75, no antialiasing, on the float image), then ``(x - mean) / std`` in float64.
+    The output is resized back with bilinear interpolation; V2 scripts use ``align_corners=True``, V1 scripts
+    ``False``. The DA3 rules (``upper_bound_resize`` ...) are :func:`depthany.da3.preprocess.preprocess`.
 
     ``pipeline`` names the pre/post-processing code that applies these numbers (an entry of
     :data:`depthany.inference.PIPELINES`); families with another recipe register their own.
@@ -228,9 +279,13 @@ class Preprocess:
     pipeline: str = "depth_anything"
     resize_dtype: ResizeDtype = "float64"  # the image's dtype during the resize: V1/V2 float64, VDA float32
 
+    resize: ResizeRule = "lower_bound"
+
     def __post_init__(self) -> None:
         if self.resize_dtype not in ("float64", "float32"):
             raise ValueError(f"resize_dtype must be 'float64' or 'float32', got {self.resize_dtype!r}")
+        if self.resize not in RESIZE_RULES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_RULES)}, got {self.resize!r}")
 
 
 @dataclass(frozen=True)
@@ -313,8 +368,11 @@ class ModelSpec:
 
     @property
     def output_kind(self) -> str:
-        """``"metric_depth"`` (metres) or ``"relative_disparity"`` (affine-invariant inverse depth)."""
-        return "metric_depth" if self.arch.head == "metric" else "relative_disparity"
+        """``"metric_depth"`` (metres), ``"relative_disparity"`` (affine-invariant inverse depth, V1/V2) or
+        ``"relative_depth"`` (depth up to scale, bigger = farther: DA3Mono and the any-view models)."""
+        if self.arch.head in ("metric", "focal_metric"):
+            return "metric_depth"
+        return "relative_depth" if self.arch.head in ("depth", "multiview") else "relative_disparity"
 
 
 def make_arch(
@@ -491,6 +549,69 @@ _MINI = ModelSpec(
     description="depthany's own ViT-Tiny DPT trained on synthetic worlds (bundled; not for real photos)",
 )
 
+# Depth Anything 3 (ByteDance-Seed/Depth-Anything-3: configs/*.yaml, README; see docs/depth_anything_3.md).
+# upper_bound_resize to 504 is the default of DepthAnything3.inference (api.py).
+DA3_PRE = Preprocess(input_size=504, output_align_corners=False, resize="upper_bound_resize")
+DA3_METRIC_FOCAL = 300.0  # README: metric_depth = focal * net_output / 300 (focal in pixels)
+DA3_MONO_LAYERS = (4, 11, 17, 23)
+# Any-view sizes: tapped blocks (out_layers), alt_start (= qknorm_start = rope_start), DualDPT features and
+# out_channels. The head and camera decoder read 2 x embed dim (cat_token), the camera encoder writes embed dim.
+DA3_ANYVIEW: dict[str, tuple[tuple[int, ...], int, int, tuple[int, int, int, int]]] = {
+    "vits": ((5, 7, 9, 11), 4, 64, (48, 96, 192, 384)),
+    "vitb": ((5, 7, 9, 11), 4, 128, (96, 192, 384, 768)),
+    "vitl": ((11, 15, 19, 23), 8, 256, (256, 512, 1024, 1024)),
+    "vitg": ((19, 27, 33, 39), 13, 256, (256, 512, 1024, 1024)),
+}
+DA3_HUB = "depth-anything"
+# Official preset names (config.json "model_name" = configs/<name>.yaml) -> the zoo entry with that network.
+DA3_PRESETS: dict[str, str] = {
+    "da3mono-large": "da3-mono-large", "da3metric-large": "da3-metric-large", "da3-small": "da3-small",
+    "da3-base": "da3-base", "da3-large": "da3-large", "da3-giant": "da3-giant",
+}
+
+
+def _da3_source(repo: str) -> tuple[WeightSource, ...]:
+    return (WeightSource("da3", f"{DA3_HUB}/{repo}", "model.safetensors", config_filename="config.json"),)
+
+
+def _da3_mono(head: Literal["depth", "focal_metric"]) -> ModelSpec:
+    enc = "vitl"
+    features, out_channels = HEAD_WIDTHS[enc]
+    arch = Arch(ENCODERS[enc], DA3_MONO_LAYERS, features, out_channels, head, family="da3",
+                metric_focal=DA3_METRIC_FOCAL if head == "focal_metric" else None)
+    repo = "DA3MONO-LARGE" if head == "depth" else "DA3METRIC-LARGE"
+    what = ("relative depth + sky" if head == "depth" else
+            f"metric depth (m = output x focal_px / {DA3_METRIC_FOCAL:g}) + sky")
+    return ModelSpec(
+        name="da3-mono-large" if head == "depth" else "da3-metric-large",
+        arch=arch, preprocess=DA3_PRE, weights=_da3_source(repo), licence="Apache-2.0",
+        aliases=(f"{DA3_HUB}/{repo}",), description=f"Depth Anything 3 {repo.title()}: {what}",
+    )
+
+
+def _da3_anyview(enc: str, repo: str, name: str, note: str = "") -> ModelSpec:
+    layers, alt, features, out_channels = DA3_ANYVIEW[enc]
+    arch = Arch(ENCODERS[enc], layers, features, out_channels, "multiview", family="da3",
+                views=ViewAttention(alt, alt, alt), gaussian_head=enc == "vitg")
+    return ModelSpec(
+        name=name, arch=arch, preprocess=DA3_PRE, weights=_da3_source(repo),
+        licence="Apache-2.0" if enc in ("vits", "vitb") else "CC-BY-NC-4.0", aliases=(f"{DA3_HUB}/{repo}",),
+        description=f"Depth Anything 3 any-view {SIZE_NAMES[enc]} ({repo}): depth, confidence, cameras{note}",
+    )
+
+
+_DA3: tuple[ModelSpec, ...] = (
+    _da3_mono("depth"),
+    _da3_mono("focal_metric"),
+    _da3_anyview("vits", "DA3-SMALL", "da3-small"),
+    _da3_anyview("vitb", "DA3-BASE", "da3-base"),
+    # "-1.1": retrained after a training-bug fix; the README deprecates the original Large/Giant files
+    _da3_anyview("vitl", "DA3-LARGE-1.1", "da3-large"),
+    _da3_anyview("vitl", "DA3-LARGE", "da3-large-1.0", "; original release, deprecated upstream"),
+    _da3_anyview("vitg", "DA3-GIANT-1.1", "da3-giant"),
+    _da3_anyview("vitg", "DA3-GIANT", "da3-giant-1.0", "; original release, deprecated upstream"),
+)
+
 _ALL: tuple[ModelSpec, ...] = (
     *(_v1(e) for e in ("vits", "vitb", "vitl")),
     *(_v2(e) for e in ("vits", "vitb", "vitl", "vitg")),
@@ -498,6 +619,7 @@ _ALL: tuple[ModelSpec, ...] = (
     *(_da1_metric(d) for d in ("indoor", "outdoor")),
     *(_vda(e, h) for h in ("relative", "metric") for e in ("vits", "vitb", "vitl")),
     _MINI,
+    *_DA3,
 )
 
 MODELS: dict[str, ModelSpec] = {m.name: m for m in _ALL}
@@ -552,3 +674,11 @@ def preferred_source(spec: ModelSpec, name: str | None = None) -> WeightSource |
 def with_arch(spec: ModelSpec, **changes: object) -> ModelSpec:
     """A copy of ``spec`` with architecture fields replaced (used for custom and test-sized models)."""
     return dataclasses.replace(spec, arch=dataclasses.replace(spec.arch, **changes))  # type: ignore[arg-type]
+
+
+def da3_preset(arch: Arch) -> str | None:
+    """The official DA3 preset name (``config.json`` ``model_name``) of an architecture, None if it has none."""
+    for preset, name in DA3_PRESETS.items():
+        if MODELS[name].arch == arch:
+            return preset
+    return None

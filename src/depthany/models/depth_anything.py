@@ -30,9 +30,12 @@ class DepthAnything(nn.Module):
         super().__init__()
         if arch.temporal is not None:
             raise ValueError("a Video Depth Anything architecture: build it with depthany.models.VideoDepthAnything")
+        if arch.is_da3:
+            raise ValueError(f"{arch.head!r} heads are Depth Anything 3 models; build them with "
+                             "depthany.models.build_network (class DepthAnything3)")
         self.arch = arch
         self.pretrained = DinoVisionTransformer(arch.encoder)
-        self.depth_head = DPTHead(arch)
+        self.depth_head = DPTHead.from_arch(arch)
 
     @property
     def patch_size(self) -> int:

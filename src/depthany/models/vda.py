@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..zoo import Arch, TemporalSpec
 from .depth_anything import DepthAnything
-from .dpt import DPTHead
+from .dpt import DPTHead, head_activation
 from .temporal import FrameStates, TemporalModule
 from .vit import DinoVisionTransformer
 
@@ -30,7 +30,8 @@ class TemporalDPTHead(DPTHead):
     """The DPT head with four :class:`TemporalModule` s (``motion_modules``)."""
 
     def __init__(self, arch: Arch) -> None:
-        super().__init__(arch)
+        super().__init__(arch.encoder.embed_dim, arch.features, arch.out_channels, arch.encoder.patch_size,
+                         head_activation(arch))
         if arch.temporal is None:
             raise ValueError("TemporalDPTHead needs an architecture with a temporal spec")
         c, f, t = arch.out_channels, arch.features, arch.temporal

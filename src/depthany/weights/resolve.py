@@ -61,7 +61,7 @@ def spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zo
     if ckpt.spec is not None:
         return ckpt.spec
     if ckpt.arch is not None:
-        pre = zoo.V1_PRE if ckpt.arch.family == "v1" else zoo.V2_PRE
+        pre = {"v1": zoo.V1_PRE, "da3": zoo.DA3_PRE}.get(ckpt.arch.family, zoo.V2_PRE)
         return zoo.ModelSpec(ckpt.path.name, ckpt.arch, pre, (), "unknown (local file)",
                              description=f"local weights {ckpt.path}")
     by_name = _spec_from_filename(ckpt.path.name)
@@ -138,9 +138,10 @@ def load_network(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Network, zoo.ModelSpec]:
-    """Build and strictly load any network: a :class:`~depthany.models.DepthAnything`, or a
-    :class:`~depthany.models.ZoeDepth` for the V1 metric models. Arguments, returns and errors as
-    :func:`load_model`."""
+    """Build and strictly load any zoo network (:data:`depthany.models.Network`): a
+    :class:`~depthany.models.DepthAnything` (V1, V2), a :class:`~depthany.models.ZoeDepth` for the V1 metric
+    models, a :class:`~depthany.models.VideoDepthAnything` or a :class:`~depthany.models.DepthAnything3`.
+    Arguments, returns and errors as :func:`load_model`."""
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
     return _build_and_load(ckpt, spec, device, dtype), spec
@@ -186,6 +187,9 @@ def load_model(
     if spec.arch.temporal is not None:
         raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
                            "load it with depthany.weights.load_video_model and run depthany.video.vda")
+    if spec.arch.is_da3:
+        raise WeightsError(f"{spec.name} is a Depth Anything 3 model, which this loader does not build; use "
+                           "depthany.weights.load_network and the functions of depthany.da3")
     net = _build_and_load(ckpt, spec, device, dtype)
     assert isinstance(net, DepthAnything)
     return net, spec
