@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..models import DepthAnything
+from ..models import DepthAnything, Network
 from ..precision import check_precision
 from . import onnxruntime_backend, openvino_backend, torch_backend
 from .base import EXACT_TOLERANCE, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
@@ -91,7 +91,7 @@ def resolve(backend: str, precision: str = "fp32", device: str | torch.device = 
     return backend
 
 
-def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
+def make_runner(backend: str, model: Network, precision: str = "fp32",
                 device: str | torch.device | None = None, name: str = "model", **options: Any) -> Runner:
     """Build the runner for ``backend`` (or ``"auto"``) around ``model``.
 
@@ -110,6 +110,9 @@ def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
     chosen = resolve(backend, precision, dev)
     if chosen == "torch":
         return torch_backend.TorchRunner(model, precision, dev)
+    if not isinstance(model, DepthAnything):
+        raise ValueError(f"the {chosen} engine runs Depth Anything V1/V2 networks, not {type(model).__name__}; "
+                         "use backend='torch'")
     from .onnx_cache import model_onnx
 
     path = model_onnx(model, name)

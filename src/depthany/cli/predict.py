@@ -3,6 +3,10 @@
     depthany predict photo.jpg --model da2-small --out depth/ --format npy,color
     depthany predict photos/ list.txt "shots/**/*.png" --model da2-large --out depth/ --format png16,sbs
     depthany predict photo.jpg --weights my_model.safetensors --out depth/ --format npy
+    depthany predict photo.jpg --model da3-metric-large --fx 1400 --out depth/ --format npy,ply
+
+Depth Anything 3 (``da3-mono-large``: relative depth, ``da3-metric-large``: metres) writes maps at the image's size
+by default; ``--resolution network`` keeps the official processing resolution (the official output, exactly).
 
 Exit status: 0 when every input succeeded, 1 when any input failed (the others are still processed and
 written), 2 for a usage or set-up error (bad option, model or weights not available).
@@ -64,7 +68,14 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
               help="Output folder; sub-folders of the inputs are mirrored.")
 @click.option("--format", "-f", "formats", default="npy,color", show_default=True,
               help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply.")
-@click.option("--input-size", type=int, help="Network short side, a multiple of 14 (default: the model's; 518).")
+@click.option("--input-size", type=int, help="Network short side, a multiple of 14 (default: the model's; 518). "
+              "Depth Anything 3: process_res, the longest side (default 504).")
+@click.option("--resolution", type=click.Choice(["image", "network"]), default="image", show_default=True,
+              help="Depth Anything 3: maps at the image's size, or at the network's processing resolution (the "
+                   "official output).")
+@click.option("--exif-orientation", type=click.Choice(["apply", "ignore"]), default="apply", show_default=True,
+              help="Turn photos by their EXIF orientation (like viewers and cv2.imread), or use the stored pixels "
+                   "(like the official Depth Anything 3 reader, PIL's convert('RGB')).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto (a GPU when one is present).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="fp32 reproduces the official outputs; bf16/fp16 are faster on GPUs.")
@@ -86,12 +97,14 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
 @click.option("--png16-scale", type=float, help="Fixed png16 quantisation: value = offset + scale * q "
               "(e.g. 0.001 for millimetres). Default: each image's min..max over 0..65535.")
 @click.option("--png16-offset", type=float, help="Offset for --png16-scale (default 0).")
-@click.option("--fx", type=float, help="ply: focal length in pixels (default: EXIF, else a 60 degree field of view).")
-@click.option("--fov", type=float, help="ply: horizontal field of view in degrees.")
+@click.option("--fx", type=float, help="Focal length in pixels of the input image, for ply and DA3Metric's metres "
+              "(default: EXIF, else a 60 degree field of view).")
+@click.option("--fov", type=float, help="Horizontal field of view in degrees (instead of --fx).")
 def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, out_dir: Path, formats: str,
-            input_size: int | None, device: str, precision: str, batch_size: int, backend: str, cmap: str,
-            alpha_background: str, max_pixels: int, max_tokens: int, skip_existing: bool, png16_scale: float | None,
-            png16_offset: float | None, fx: float | None, fov: float | None) -> None:
+            input_size: int | None, resolution: str, exif_orientation: str, device: str, precision: str,
+            batch_size: int, backend: str, cmap: str, alpha_background: str, max_pixels: int, max_tokens: int,
+            skip_existing: bool, png16_scale: float | None, png16_offset: float | None, fx: float | None,
+            fov: float | None) -> None:
     """Predict depth for INPUTS: image files, folders (searched recursively), globs or .txt lists."""
     from ..io.colormap import cmap_name, official_cmap
     from ..io.image import parse_background
@@ -127,23 +140,41 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
         report.skipped = len(found.items) - len(todo)
 
     if todo:
-        predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, backend, max_tokens)
-        if any(f.name == "ply" for f in chosen) and predictor.spec.arch.head != "metric":
-            _setup_error(f"--format ply needs a metric model (metres); {predictor.spec.name} predicts relative "
-                         "disparity. Use a da2-metric-* model, or `depthany calibrate` first")
+        predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, backend, max_tokens,
+                                    resolution, ply_options)
+        if any(f.name == "ply" for f in chosen) and predictor.spec.output_kind == "relative_disparity":
+            _setup_error(f"--format ply needs depth (a metric model, or Depth Anything 3); {predictor.spec.name} "
+                         "predicts relative disparity. Use a da2-metric-* model, or `depthany calibrate` first")
         if cmap == "auto":
             cmap = official_cmap(predictor.spec.arch.family)
         _run(predictor, todo, chosen, out_dir, report, max_pixels=max_pixels, background=background, cmap=cmap,
-             png16_scale=png16_scale, png16_offset=png16_offset, options={"ply": ply_options})
+             png16_scale=png16_scale, png16_offset=png16_offset, options={"ply": ply_options},
+             exif_orientation=exif_orientation == "apply")
     _summary(report, out_dir)
     if report.failures:
         sys.exit(1)
 
 
 def _load_predictor(model: str | None, weights: Path | None, device: str, precision: str,
-                    input_size: int | None, batch_size: int, backend: str, max_tokens: int) -> Any:
+                    input_size: int | None, batch_size: int, backend: str, max_tokens: int,
+                    resolution: str = "image", camera: dict[str, Any] | None = None) -> Any:
     from .. import zoo
     from ..predictor import DepthPredictor
+    from ..weights import resolve_spec
+
+    named = None if weights is not None or model is None else model
+    if named is not None and not Path(named).exists():
+        try:
+            spec = resolve_spec(named)
+        except ValueError:
+            spec = None
+        if spec is not None and spec.arch.views is not None:
+            _setup_error(f"{spec.name} is an any-view Depth Anything 3 model: it takes several views of one scene; "
+                         f"run `depthany multiview IMG... --model {spec.name} --out DIR`")
+        if spec is not None and resolution == "network" and not spec.arch.is_da3:
+            _setup_error(f"--resolution network is for Depth Anything 3 models; {spec.name} writes at the image's "
+                         "size")
+    options: dict[str, Any] = {"resolution": resolution} if resolution != "image" else {}
 
     default = model is None and weights is None
     if default:
@@ -152,12 +183,17 @@ def _load_predictor(model: str | None, weights: Path | None, device: str, precis
     try:
         predictor = DepthPredictor.from_pretrained(model, weights, device=device, precision=precision,  # type: ignore[arg-type]
                                                    input_size=input_size, batch_size=batch_size, backend=backend,
-                                                   max_tokens=max_tokens)
+                                                   max_tokens=max_tokens, camera=camera, **options)
+    except TypeError as e:
+        if "resolution" not in str(e):
+            raise
+        _setup_error("--resolution network is for Depth Anything 3 models; this model writes at the image's size")
     except (ValueError, OSError, ImportError, RuntimeError) as e:
         hint = f"\n  {REAL_MODELS_HINT}" if default else ""
         _setup_error(f"{e}{hint}")
     spec = predictor.spec
-    what = "metric depth [m]" if spec.arch.head == "metric" else "relative disparity"
+    what = {"metric_depth": "metric depth [m]", "relative_depth": "relative depth"}.get(spec.output_kind,
+                                                                                       "relative disparity")
     click.echo(f"model {spec.name} ({what}), device {predictor.device}, {precision}, input size "
                f"{predictor.input_size}, budget {predictor.max_tokens:,} tokens, backend {predictor.backend}", err=True)
     return predictor
@@ -165,7 +201,7 @@ def _load_predictor(model: str | None, weights: Path | None, device: str, precis
 
 def _run(predictor: Any, items: list[Any], formats: list[Any], out_dir: Path, report: _Report, *,
          max_pixels: int, background: tuple[int, int, int] | None, cmap: str, png16_scale: float | None,
-         png16_offset: float | None, options: dict[str, dict[str, Any]]) -> None:
+         png16_offset: float | None, options: dict[str, dict[str, Any]], exif_orientation: bool = True) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from ..budget import InputBudgetError, shrink_note
@@ -178,7 +214,8 @@ def _run(predictor: Any, items: list[Any], formats: list[Any], out_dir: Path, re
         def stream() -> Iterator[LoadedImage]:
             for item in items:
                 try:
-                    loaded = read_image(item.path, max_pixels=max_pixels, alpha_background=background)
+                    loaded = read_image(item.path, max_pixels=max_pixels, alpha_background=background,
+                                        exif_orientation=exif_orientation)
                 except (ImageReadError, OSError) as e:
                     report.fail(str(item.path), str(e))
                     bar.update()
@@ -197,14 +234,32 @@ def _run(predictor: Any, items: list[Any], formats: list[Any], out_dir: Path, re
                 budget = res.meta.get("input_budget", {})
                 if budget.get("shrunk"):
                     bar.write(f"note: {item.path}: {shrink_note(budget, res.image_size)}", file=sys.stderr)
-                ctx = OutputContext(res, loaded.rgb, out_dir / item.key, cmap=cmap, png16_scale=png16_scale,
-                                    png16_offset=png16_offset, options=options)
+                rgb, per_image = _for_writers(res, loaded.rgb, options)
+                ctx = OutputContext(res, rgb, out_dir / item.key, cmap=cmap, png16_scale=png16_scale,
+                                    png16_offset=png16_offset, options=per_image)
                 try:
                     write_outputs(ctx, formats)
                     report.ok += 1
                 except Exception as e:  # one image's bad output must not stop the batch
                     report.fail(str(item.path), f"writing outputs failed ({type(e).__name__}: {e})")
             bar.update()
+
+
+def _for_writers(result: Any, rgb: Any, options: dict[str, dict[str, Any]]) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The image and writer options for one result: a Depth Anything 3 map at the network's resolution gets the
+    network's view of the image (the official processed image), and point clouds the camera the model used."""
+    info = result.meta.get("da3")
+    if not info:
+        return rgb, options
+    if result.values.shape != rgb.shape[:2]:
+        from ..da3 import plan_resize, resize_image, to_uint8
+
+        plan = plan_resize(rgb.shape[0], rgb.shape[1], info["process_res"], info["process_res_method"])
+        rgb = resize_image(to_uint8(rgb), plan)
+    from ..geometry.intrinsics import Intrinsics
+
+    ply = {k: v for k, v in options.get("ply", {}).items() if k not in ("fx", "fy", "cx", "cy", "fov", "fov_axis")}
+    return rgb, {**options, "ply": {**ply, "intrinsics": Intrinsics.from_dict(info["intrinsics"])}}
 
 
 def _summary(report: _Report, out_dir: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything, Network, VideoDepthAnything, build_network
+from ..models import DepthAnything, DepthAnything3, Network, VideoDepthAnything, build_network
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -160,9 +160,10 @@ def load_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[DepthAnything, zoo.ModelSpec]:
-    """Build and strictly load a Depth Anything model (every zoo entry but the V1 metric ones, see
-    :func:`load_network`).
+) -> tuple[DepthAnything | DepthAnything3, zoo.ModelSpec]:
+    """Build and strictly load a single-image depth model: a :class:`~depthany.models.DepthAnything` (V1, V2), or a
+    :class:`~depthany.models.DepthAnything3` for DA3Mono / DA3Metric (every zoo entry but the V1 metric, video and
+    any-view ones, see :func:`load_network`).
 
     Args:
         model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
@@ -187,11 +188,12 @@ def load_model(
     if spec.arch.temporal is not None:
         raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
                            "load it with depthany.weights.load_video_model and run depthany.video.vda")
-    if spec.arch.is_da3:
-        raise WeightsError(f"{spec.name} is a Depth Anything 3 model, which this loader does not build; use "
-                           "depthany.weights.load_network and the functions of depthany.da3")
+    if spec.arch.is_da3 and spec.arch.views is not None:
+        raise WeightsError(f"{spec.name} is an any-view Depth Anything 3 model, which takes several views of a scene; "
+                           "use depthany.multiview.MultiViewPredictor (depthany multiview) or "
+                           "depthany.weights.load_network")
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, DepthAnything)
+    assert isinstance(net, (DepthAnything, DepthAnything3))
     return net, spec
 
 
