@@ -143,7 +143,7 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
         predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, backend, max_tokens,
                                     resolution, ply_options)
         if any(f.name == "ply" for f in chosen) and predictor.spec.output_kind == "relative_disparity":
-            _setup_error(f"--format ply needs depth (a metric model, or Depth Anything 3); {predictor.spec.name} "
+            _setup_error(f"--format ply needs a metric model (metres) or Depth Anything 3's depth; {predictor.spec.name} "
                          "predicts relative disparity. Use a da2-metric-* model, or `depthany calibrate` first")
         if cmap == "auto":
             cmap = official_cmap(predictor.spec.arch.family)
