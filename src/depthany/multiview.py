@@ -86,7 +86,7 @@ class MultiViewPredictor:
         """Load a zoo model (``da3-small`` ...), a Hugging Face repo or a local folder/file; other arguments as
         the constructor."""
         dev = pick_device(device)
-        net, spec = load_network(model or "da3-small", weights, device=dev)
+        net, spec = load_network(model if model or weights is not None else "da3-small", weights, device=dev)
         if not isinstance(net, DepthAnything3) or not net.is_multiview:
             raise ValueError(f"{spec.name} is not an any-view Depth Anything 3 model (da3-small, da3-base, da3-large, "
                              "da3-giant); single images run with depthany predict / DepthPredictor")

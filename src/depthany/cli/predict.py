@@ -67,7 +67,7 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; sub-folders of the inputs are mirrored.")
 @click.option("--format", "-f", "formats", default="npy,color", show_default=True,
-              help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply.")
+              help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply, sky.")
 @click.option("--input-size", type=int, help="Network short side, a multiple of 14 (default: the model's; 518). "
               "Depth Anything 3: process_res, the longest side (default 504).")
 @click.option("--resolution", type=click.Choice(["image", "network"]), default="image", show_default=True,
@@ -145,6 +145,9 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
         if any(f.name == "ply" for f in chosen) and predictor.spec.output_kind == "relative_disparity":
             _setup_error(f"--format ply needs a metric model (metres) or Depth Anything 3's depth; {predictor.spec.name} "
                          "predicts relative disparity. Use a da2-metric-* model, or `depthany calibrate` first")
+        if any(f.name == "sky" for f in chosen) and not (predictor.spec.arch.is_da3 and predictor.spec.arch.views is None):
+            _setup_error(f"--format sky needs a model that predicts sky (da3-mono-large, da3-metric-large); "
+                         f"{predictor.spec.name} does not")
         if cmap == "auto":
             cmap = official_cmap(predictor.spec.arch.family)
         _run(predictor, todo, chosen, out_dir, report, max_pixels=max_pixels, background=background, cmap=cmap,

@@ -51,7 +51,7 @@ class ModelSource(PredictionSource):
     def __init__(self, predictor: DepthPredictor, flip_tta: bool = False) -> None:
         self.predictor = predictor
         self.flip_tta = flip_tta
-        self.kind = "depth" if predictor.spec.arch.head == "metric" else "disparity"
+        self.kind = "disparity" if predictor.spec.output_kind == "relative_disparity" else "depth"
 
     def predict(self, sample_id: str, load_rgb: RgbLoader, size: tuple[int, int]) -> np.ndarray:
         rgb = load_rgb()
