@@ -205,3 +205,25 @@ def test_served_over_http_with_the_camera_of_the_predictor(metric) -> None:
     focal = (70.0 * 504 / 93 + 70.0 * 322 / 60) / 2
     np.testing.assert_allclose(np.load(io.BytesIO(r.content)), oracle(img, sd)[0] * focal / 300, rtol=1e-4,
                                atol=1e-5)
+
+
+def test_exif_orientation_follows_the_official_reader(tmp_path, mono) -> None:
+    """The official reader (``PIL.Image.open(path).convert("RGB")``) keeps the stored pixels of a photo tagged
+    "rotate 90": so does depthany's default for DA3; ``--exif-orientation apply`` turns it like a viewer."""
+    weights, sd = mono
+    img = image(150, 200, seed=9)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "turned.png"
+    Image.fromarray(img).save(path, exif=exif)
+    stored = np.asarray(Image.open(path).convert("RGB"))
+    assert np.array_equal(stored, img)
+    res = run(path, "--weights", weights, "--out", tmp_path / "official", "--format", "npy", "--resolution",
+              "network")
+    assert res.exit_code == 0, res.output
+    np.testing.assert_allclose(np.load(tmp_path / "official" / "turned.npy"), oracle(stored, sd)[0], rtol=1e-4,
+                               atol=1e-5)
+    res = run(path, "--weights", weights, "--out", tmp_path / "viewer", "--format", "npy", "--exif-orientation",
+              "apply")
+    assert res.exit_code == 0, res.output
+    assert np.load(tmp_path / "viewer" / "turned.npy").shape == (200, 150)

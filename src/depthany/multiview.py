@@ -106,6 +106,8 @@ class MultiViewPredictor:
 
         Args:
             images: N views: paths, encoded bytes, (H, W, 3) uint8 arrays or loaded images, all of one size.
+                Files are read as the official reader does (``PIL.Image.open(path).convert("RGB")``: the stored
+                pixels, no EXIF orientation applied).
             names: N names (default: file names, else ``view<i>``).
             resolution: ``"network"`` (the official outputs at the processing resolution) or ``"image"``
                 (:func:`at_image_size`).
@@ -122,7 +124,7 @@ class MultiViewPredictor:
             raise ValueError(f"resolution must be 'network' or 'image', got {resolution!r}")
         self.check_views(len(images))
         say = progress or (lambda _: None)
-        loaded = [as_rgb(im) for im in images]
+        loaded = [as_rgb(im, exif_orientation=False) for im in images]  # the official reader: no EXIF turn
         view_names = list(names) if names is not None else [
             Path(lo.path).name if lo.path else f"view{i}" for i, lo in enumerate(loaded)]
         if len(view_names) != len(loaded):

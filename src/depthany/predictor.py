@@ -174,7 +174,8 @@ class DepthPredictor:
             ImageReadError: the image cannot be read (naming it).
             InputBudgetError: the image cannot be fitted into the budget (naming it when it has a path).
         """
-        loaded = as_rgb(image)
+        # Depth Anything 3's official reader, PIL's convert("RGB"), keeps the stored pixels (no EXIF turn)
+        loaded = as_rgb(image, exif_orientation=False) if self.spec.arch.is_da3 else as_rgb(image)
         try:
             if not self.pipeline.needs_intrinsics:
                 return loaded, self.pipeline.prepare(loaded.rgb)

@@ -94,7 +94,7 @@ def multiview(inputs: tuple[str, ...], out_dir: Path, model: str | None, weights
     views = []
     for item in items:
         try:
-            views.append(read_image(item.path, max_pixels=max_pixels))
+            views.append(read_image(item.path, max_pixels=max_pixels, exif_orientation=False))  # official reader
         except (ImageReadError, OSError) as e:
             _fail(f"{item.path}: {e}" if str(item.path) not in str(e) else str(e), 1)
     names = [_colmap_name(item) for item in items]

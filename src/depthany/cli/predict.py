@@ -73,9 +73,10 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
 @click.option("--resolution", type=click.Choice(["image", "network"]), default="image", show_default=True,
               help="Depth Anything 3: maps at the image's size, or at the network's processing resolution (the "
                    "official output).")
-@click.option("--exif-orientation", type=click.Choice(["apply", "ignore"]), default="apply", show_default=True,
-              help="Turn photos by their EXIF orientation (like viewers and cv2.imread), or use the stored pixels "
-                   "(like the official Depth Anything 3 reader, PIL's convert('RGB')).")
+@click.option("--exif-orientation", type=click.Choice(["apply", "ignore"]), default=None,
+              help="Turn photos by their EXIF orientation (like viewers and cv2.imread, the V1/V2 readers), or use "
+                   "the stored pixels (like PIL's convert('RGB'), the official Depth Anything 3 reader) "
+                   "[default: the model family's official reader: ignore for Depth Anything 3, else apply].")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto (a GPU when one is present).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="fp32 reproduces the official outputs; bf16/fp16 are faster on GPUs.")
@@ -101,7 +102,7 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
               "(default: EXIF, else a 60 degree field of view).")
 @click.option("--fov", type=float, help="Horizontal field of view in degrees (instead of --fx).")
 def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, out_dir: Path, formats: str,
-            input_size: int | None, resolution: str, exif_orientation: str, device: str, precision: str,
+            input_size: int | None, resolution: str, exif_orientation: str | None, device: str, precision: str,
             batch_size: int, backend: str, cmap: str, alpha_background: str, max_pixels: int, max_tokens: int,
             skip_existing: bool, png16_scale: float | None, png16_offset: float | None, fx: float | None,
             fov: float | None) -> None:
@@ -152,7 +153,8 @@ def predict(inputs: tuple[str, ...], model: str | None, weights: Path | None, ou
             cmap = official_cmap(predictor.spec.arch.family)
         _run(predictor, todo, chosen, out_dir, report, max_pixels=max_pixels, background=background, cmap=cmap,
              png16_scale=png16_scale, png16_offset=png16_offset, options={"ply": ply_options},
-             exif_orientation=exif_orientation == "apply")
+             exif_orientation=(exif_orientation == "apply" if exif_orientation is not None
+                               else not predictor.spec.arch.is_da3))
     _summary(report, out_dir)
     if report.failures:
         sys.exit(1)
