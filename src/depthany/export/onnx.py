@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..models import DepthAnything
+from ..models import Network, ZoeDepth
 from .posembed import resize_pos_embed
 
 INPUT_NAME = "image"
@@ -49,13 +49,13 @@ def require(*modules: str, hint: str = EXPORT_EXTRA) -> None:
 
 
 @contextlib.contextmanager
-def exportable(model: DepthAnything) -> Iterator[DepthAnything]:
+def exportable(model: Network) -> Iterator[Network]:
     """Temporarily give ``model`` a shape-generic, exact positional-embedding resize.
 
     Eager outputs are unchanged up to float rounding (bit-identical at 518x518); the original method is
     restored on exit, even after an error.
     """
-    vit = model.pretrained
+    vit = model.relative.pretrained if isinstance(model, ZoeDepth) else model.pretrained
     grid = vit.spec.pos_grid
 
     def pos_embed_for(self: torch.nn.Module, ph: int, pw: int) -> Tensor:
@@ -69,7 +69,7 @@ def exportable(model: DepthAnything) -> Iterator[DepthAnything]:
 
 
 def export_onnx(
-    model: DepthAnything,
+    model: Network,
     path: str | Path,
     *,
     dynamic: bool = True,

@@ -220,8 +220,11 @@ def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
             zoe = zoo.ZoeConfig(**z)
         arch = zoo.Arch(enc, tuple(a["layers"]), int(a["features"]), tuple(a["out_channels"]), a["head"],
                         a["max_depth"], a["family"], zoe)
+        pipeline = str(p.get("pipeline", "depth_anything"))
+        if zoe is not None and pipeline == "depth_anything":  # ZoeDepth files written before its pipeline existed
+            pipeline = zoo.ZOE_PRE.pipeline
         pre = zoo.Preprocess(int(p["input_size"]), int(p["multiple"]), tuple(p["mean"]), tuple(p["std"]),
-                             bool(p["output_align_corners"]), str(p.get("pipeline", "depth_anything")))
+                             bool(p["output_align_corners"]), pipeline)
         return zoo.ModelSpec(str(d["name"]), arch, pre, (), d.get("licence", "unknown"),
                              description=d.get("description", ""))
     except (TypeError, ValueError, KeyError) as e:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything, Network, build_network
+from ..models import Network, build_network
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -138,12 +138,8 @@ def load_network(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Network, zoo.ModelSpec]:
-    """Build and strictly load any network: a :class:`~depthany.models.DepthAnything`, or a
-    :class:`~depthany.models.ZoeDepth` for the V1 metric models. Arguments, returns and errors as
-    :func:`load_model`."""
-    ckpt, spec = resolve_checkpoint(model, weights)
-    assert spec is not None  # only encoder_only=True returns no spec
-    return _build_and_load(ckpt, spec, device, dtype), spec
+    """Build and strictly load any network (the same as :func:`load_model`, under the name phase A gave it)."""
+    return load_model(model, weights, device, dtype)
 
 
 def _build_and_load(ckpt: Checkpoint, spec: zoo.ModelSpec, device: str | torch.device, dtype: torch.dtype) -> Network:
@@ -159,9 +155,9 @@ def load_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[DepthAnything, zoo.ModelSpec]:
-    """Build and strictly load a Depth Anything model (every zoo entry but the V1 metric ones, see
-    :func:`load_network`).
+) -> tuple[Network, zoo.ModelSpec]:
+    """Build and strictly load a model: a :class:`~depthany.models.DepthAnything`, or a
+    :class:`~depthany.models.ZoeDepth` for the V1 metric models (``da1-metric-*``, ZoeDepth checkpoints).
 
     Args:
         model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
@@ -169,20 +165,15 @@ def load_model(
             model (or the architecture described by ``weights``).
         weights: explicit weights file/folder; with ``model`` a zoo name, the file must fit that architecture.
         device: where the model lives.
-        dtype: parameter dtype (float32 for the exact path).
+        dtype: parameter dtype (float32 for the exact path; ZoeDepth's integer bin-index buffer stays int64).
 
     Returns:
         (model in eval mode, its spec; ``spec.extra["weights"]`` names the file loaded).
 
     Raises:
         WeightsError / WeightsNotFound: with the file and what is wrong or missing.
-        ValueError: unknown model name, or a V1 metric (ZoeDepth) model.
+        ValueError: unknown model name.
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
-    if spec.arch.zoe is not None:
-        raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
-                         "and run it with depthany.zoe_pipeline (infer_pil)")
-    net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, DepthAnything)
-    return net, spec
+    return _build_and_load(ckpt, spec, device, dtype), spec
