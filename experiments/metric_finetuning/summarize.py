@@ -17,7 +17,7 @@ TESTS = {"indoor-test": "in-domain: held-out indoor rooms, the training texture 
          "outdoor-zs": "zero-shot: outdoor scenes (another world family), pixels up to 10 m"}
 HEADS = {"zoedepth": "ZoeDepth head", "v2": "V2 sigmoid head"}
 INITS = {"da": "relative da2-mini", "random": "random"}
-KEYS = ("abs_rel", "rmse", "delta1", "silog")
+KEYS = ("abs_rel", "rmse", "delta1", "silog_bts")
 
 
 def mean_se(xs: list[float]) -> str:
