@@ -124,7 +124,7 @@ def test_init_errors_name_the_key(tmp_path: Path) -> None:
 def test_mini_synth_recipe_starts_from_the_bundled_relative_model() -> None:
     r = load_recipe(CONFIGS / "zoedepth-mini-synth.yaml", ["data.sources.0.path=unused"])
     spec = recipe_spec(r)
-    assert spec.arch.zoe == dataclasses.replace(zoo.ZoeConfig(), img_size=(84, 112))
+    assert spec.arch.zoe == dataclasses.replace(zoo.ZoeConfig(), img_size=(56, 84))
     assert spec.arch.layers == zoo.get_spec("da2-mini").arch.layers  # the core keeps the relative model's taps
     torch.manual_seed(0)
     model = build_model(r, spec)

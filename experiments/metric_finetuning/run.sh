@@ -6,7 +6,7 @@
 #      of outdoor scenes (scored on pixels up to 10 m, the models' range);
 #   2. for each head (zoedepth: configs/zoedepth-mini-synth.yaml; v2: configs/metric-mini-synth.yaml), each
 #      initialisation (da: the bundled relative da2-mini; random) and each seed: one fine-tuning run on whole
-#      84 x 112 frames, 200 steps of 8;
+#      56 x 84 frames at a 56 x 84 network size, 200 steps of 4 images;
 #   3. depthany eval --protocol zoedepth_metric of every run on the three test sets, a constant baseline;
 #   4. summarize.py: means over seeds and paired differences (DA - random, same seed), with standard errors.
 #
@@ -42,7 +42,7 @@ run() {
 
 DA="nice -n 5 $PY -m depthany"
 D=$W/data
-SIZE=84x112
+SIZE=56x84
 SEEN=plain,gradient,checker,bricks
 UNSEEN=noise,stripes,marble
 run synth-train       $DA synth --out $D/indoor-train --count $COUNT --size $SIZE --kind indoor --max-depth 10 --textures $SEEN --seed 21 --quiet
@@ -53,8 +53,9 @@ run synth-outdoor-zs  $DA synth --out $D/outdoor-zs   --count $TEST --size $SIZE
 COMMON=(--data $D/indoor-train --set device=cpu --set train.steps=$STEPS --set train.ckpt_every=50
         --set train.log_every=10 --set data.num_workers=0)
 declare -A RECIPE=([zoedepth]=configs/zoedepth-mini-synth.yaml [v2]=configs/metric-mini-synth.yaml)
-# the V2 head on the same whole frames and network size as the ZoeDepth head (84 x 112), 10 m like NYUv2
-V2SIZE=(--set model.max_depth=10 --set model.input_size=84 --set data.crop_hw=[84,112] --set data.val.input_size=null)
+# the V2 head on the same whole frames, network size and batch as the ZoeDepth head (56 x 84), 10 m like NYUv2
+V2SIZE=(--set model.max_depth=10 --set model.input_size=56 --set data.crop_hw=[56,84] --set data.val.input_size=null
+        --set train.batch_size=4)
 declare -A INIT=(
   [zoedepth-da]="--set model.init=da2-mini" [zoedepth-random]="--set model.init=null"
   [v2-da]="--set model.encoder_init=da2-mini" [v2-random]="--set model.encoder_init=null"
