@@ -116,3 +116,13 @@ def test_calibration_rescales_the_metric_prediction(tmp_path: Path, weights: Pat
     got = np.load(tmp_path / "m.npy")
     assert got[20, 30] == pytest.approx(3.0, rel=1e-5)  # the known point is reproduced ...
     assert close(got, ref * (3.0 / ref[20, 30]), 1e-4)  # ... by one scale factor on the official metres
+
+
+def test_pseudo_labelling_refuses_a_zoedepth_teacher(tmp_path: Path, weights: Path) -> None:
+    from depthany.pseudo import LabelJob, pseudo_label
+    from pseudo_worlds import write_image_folder
+
+    folder = write_image_folder(tmp_path / "imgs", 2)
+    with pytest.raises(ValueError, match=r"V1 metric \(ZoeDepth\) model; pseudo-labels come from Depth Anything"):
+        pseudo_label(LabelJob((str(folder),), tmp_path / "out", str(weights), None, workers=0, device="cpu"),
+                     echo=lambda s: None)
