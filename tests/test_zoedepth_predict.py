@@ -55,7 +55,7 @@ def evaluate_oracle(sd: dict[str, torch.Tensor], arch: zoo.Arch, rgb: np.ndarray
 # ---------------------------------------------------------------------------------------------- depthany predict
 
 
-def test_predict_writes_the_official_infer_pil(tiny_zoo, tmp_path: Path) -> None:
+def test_predict_writes_the_official_infer_pil(tiny_zoo, tmp_path: Path) -> None:  # noqa: F811
     """depthany predict --model da1-metric-indoor-large --weights <official .pt> --format npy: exactly
     infer_pil(img, pad_input=True, with_flip_aug=True) in metres at the image's size, for images of any size."""
     arch = tiny_zoo[INDOOR].arch

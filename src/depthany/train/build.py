@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 
 import torch
-
 from torch import nn
 
 from .. import zoo
