@@ -8,15 +8,14 @@
 
 :meth:`MultiViewPredictor.predict` is the official ``DepthAnything3.inference(images)`` of the any-view models
 (DA3-Small/Base/Large/Giant) for that set of views: the same preprocessing (:mod:`depthany.da3.preprocess`), the
-network in float32, depth and confidence at the processing resolution, world-to-camera extrinsics (world = the
-reference view's camera) and intrinsics. :func:`at_image_size` resizes the maps to the images and scales the
+network in float32, depth and confidence at the processing resolution, world-to-camera extrinsics (the frame the model
+predicts its cameras in, trained to be the reference view's camera) and intrinsics. :func:`at_image_size` resizes the maps to the images and scales the
 intrinsics with them. Exports (fused point cloud, COLMAP, GLB): :mod:`depthany.geometry.scene`.
 
 Work is bounded: at most ``max_views`` views (default :data:`DEFAULT_MAX_VIEWS` = 32) and at most ``max_tokens``
 patch tokens over all views together (default :data:`DEFAULT_MAX_VIEW_TOKENS` = 41,472 = 32 views at the largest
 input of the 504 px rule, 36 x 36 patches). The cross-view attention sees every view's tokens at once and the
-decoder runs on all views together, so memory grows with the views (``docs/depth_anything_3.md`` has measured
-numbers). The views must share one image size.
+decoder runs on all views together, so memory grows with the views. The views must share one image size.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ class DepthResult:
 class MultiViewResult:
     """N views of one scene through an any-view Depth Anything 3 model (``depthany multiview``).
 
-    All views share one world frame (the reference view's camera) and one unknown scale: depths and camera
+    All views share one world frame (the model's, trained to be the reference view's camera) and one unknown scale: depths and camera
     translations are relative (no unit) but consistent across the views.
 
     Attributes:

@@ -81,7 +81,8 @@ def bench_model(name: str, weights: str, device: torch.device) -> tuple[DepthAny
 
     net, spec = load_model(name, None if weights == "pretrained" else weights, device=device)
     if not isinstance(net, DepthAnything):
-        raise ValueError(f"{spec.name}: depthany bench measures Depth Anything V1/V2 networks")
+        raise ValueError(f"{spec.name}: depthany bench measures the V1/V2 relative and metric models (its baseline "
+                         "is transformers' DepthAnythingForDepthEstimation)")
     return net, spec
 
 

@@ -9,7 +9,15 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything, DepthAnything3, Network, VideoDepthAnything, build_network
+from ..models import (
+    DepthAnything,
+    DepthAnything3,
+    ImageNetwork,
+    Network,
+    VideoDepthAnything,
+    ZoeDepth,
+    build_network,
+)
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -160,10 +168,11 @@ def load_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[DepthAnything | DepthAnything3, zoo.ModelSpec]:
-    """Build and strictly load a single-image depth model: a :class:`~depthany.models.DepthAnything` (V1, V2), or a
-    :class:`~depthany.models.DepthAnything3` for DA3Mono / DA3Metric (every zoo entry but the V1 metric, video and
-    any-view ones, see :func:`load_network`).
+) -> tuple[ImageNetwork | DepthAnything3, zoo.ModelSpec]:
+    """Build and strictly load a single-image model: a :class:`~depthany.models.DepthAnything`, a
+    :class:`~depthany.models.ZoeDepth` for the V1 metric models (``da1-metric-*``, ZoeDepth checkpoints), or a
+    :class:`~depthany.models.DepthAnything3` for DA3Mono / DA3Metric (not the video and any-view models, see
+    :func:`load_network`).
 
     Args:
         model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
@@ -171,20 +180,17 @@ def load_model(
             model (or the architecture described by ``weights``).
         weights: explicit weights file/folder; with ``model`` a zoo name, the file must fit that architecture.
         device: where the model lives.
-        dtype: parameter dtype (float32 for the exact path).
+        dtype: parameter dtype (float32 for the exact path; ZoeDepth's integer bin-index buffer stays int64).
 
     Returns:
         (model in eval mode, its spec; ``spec.extra["weights"]`` names the file loaded).
 
     Raises:
         WeightsError / WeightsNotFound: with the file and what is wrong or missing.
-        ValueError: unknown model name, or a V1 metric (ZoeDepth) model.
+        ValueError: unknown model name.
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
-    if spec.arch.zoe is not None:
-        raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
-                         "and run it with depthany.zoe_pipeline (infer_pil)")
     if spec.arch.temporal is not None:
         raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
                            "load it with depthany.weights.load_video_model and run depthany.video.vda")
@@ -193,7 +199,7 @@ def load_model(
                            "use depthany.multiview.MultiViewPredictor (depthany multiview) or "
                            "depthany.weights.load_network")
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, (DepthAnything, DepthAnything3))
+    assert isinstance(net, DepthAnything | ZoeDepth | DepthAnything3)
     return net, spec
 
 
