@@ -75,7 +75,7 @@ def _load_prediction(source: Path, model: str | None, weights: Path | None, devi
             loaded = read_image(image)
             rgb = loaded.rgb
             meta = {"exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size}
-        out_kind = "metric_depth" if kind == "metric" else "relative_disparity"
+        out_kind = {"metric": "metric_depth", "relative-depth": "relative_depth"}.get(kind, "relative_disparity")
         return DepthResult(values.astype(np.float32), out_kind, model or "unknown", values.shape,  # type: ignore[arg-type]
                            values.shape, str(source), meta), rgb
     from ..predictor import DepthPredictor
@@ -111,8 +111,9 @@ def calibrate() -> None:
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), help="Local weights for an image SOURCE.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
 @click.option("--input-size", type=int, help="Network short side (default: the model's).")
-@click.option("--kind", type=click.Choice(["relative", "metric"]), default="relative", show_default=True,
-              help="What a .npy SOURCE holds: relative disparity or metric depth in metres.")
+@click.option("--kind", type=click.Choice(["relative", "relative-depth", "metric"]), default="relative",
+              show_default=True, help="What a .npy SOURCE holds: relative disparity (V1/V2), relative depth up to "
+              "scale (Depth Anything 3; use --mode scale) or metric depth in metres.")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The photo of a .npy SOURCE (colours and EXIF for --ply).")
 @click.option("--points", type=click.Path(exists=True, dir_okay=False, path_type=Path),
