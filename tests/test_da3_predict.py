@@ -227,3 +227,26 @@ def test_exif_orientation_follows_the_official_reader(tmp_path, mono) -> None:
               "apply")
     assert res.exit_code == 0, res.output
     assert np.load(tmp_path / "viewer" / "turned.npy").shape == (200, 150)
+
+
+def test_video_frames_are_the_predictors_depth(tmp_path, mono) -> None:
+    """``depthany video`` runs DA3 through the same predictor: depth kind, no disparity alignment by default, the
+    stored frames equal single predictions (each frame's own sky fill)."""
+    pytest.importorskip("av")
+    import json
+
+    from depthany.video import VideoOptions, process_video
+
+    weights, _ = mono
+    frames = [image(42, 56, seed=20 + i) for i in range(3)]
+    for i, f in enumerate(frames):
+        save(tmp_path / "seq" / f"f{i:03d}.png", f)
+    pred = DepthPredictor.from_pretrained(weights=weights, input_size=56)
+    report = process_video(tmp_path / "seq", pred, tmp_path / "d.mp4",
+                           VideoOptions(raw_format="npz", raw_path=tmp_path / "d.npz"))
+    assert report.kind == "relative_depth" and report.unit is None and report.frames == 3
+    with np.load(tmp_path / "d.npz") as z:
+        meta = json.loads(str(z["meta"]))
+        assert meta["temporal"] == "none" and meta["kind"] == "relative_depth"
+        for i in range(3):
+            np.testing.assert_allclose(z[f"frame_{i:06d}"], pred.predict(frames[i]).values, rtol=1e-5, atol=1e-6)
