@@ -71,7 +71,8 @@ class DepthPredictor:
             ``intrinsics``); images without it use their EXIF, else a 60 degree field of view across the longer
             side (with a warning for metric models). Used by models that need a focal length (DA3Metric).
         pipeline_options: options of the model family's pipeline (Depth Anything 3: ``resolution="image"`` or
-            ``"network"``, see :class:`~depthany.inference.DA3Pipeline`).
+            ``"network"``, see :class:`~depthany.inference.DA3Pipeline`; ZoeDepth: ``mode``, ``flip``, see
+            :class:`~depthany.inference.ZoeDepthPipeline`).
     """
 
     def __init__(
