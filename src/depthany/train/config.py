@@ -28,6 +28,7 @@ HeadName = Literal["relative", "metric"]
 ScheduleKind = Literal["linear", "poly", "constant", "mmseg"]
 Task = Literal["depth", "semseg"]
 SegHeadName = Literal["linear", "mask2former"]
+SEG_SOURCE_KINDS = ("semseg", "cityscapes", "ade20k")  # depthany.train.seg_sources
 
 
 @dataclass(frozen=True)
@@ -380,6 +381,10 @@ def _validate_seg(r: Recipe) -> None:
         _check(r.seg == SegCfg(), "seg", "is only used with task: semseg")
         return
     sg, a = r.seg, r.data.seg_aug
+    for i, s in enumerate(r.data.sources):
+        _check(s.kind in SEG_SOURCE_KINDS, f"data.sources.{i}.kind",
+               f"task: semseg trains on {', '.join(SEG_SOURCE_KINDS)} sources (semseg: an RGB-D folder with labels), "
+               f"got {s.kind!r}")
     _check(sg.taps in ("auto", "v1", "v2"), "seg.taps", f"must be auto, v1 or v2, got {sg.taps!r}")
     _check(bool(sg.linear_levels) and all(0 <= i < 4 for i in sg.linear_levels), "seg.linear_levels",
            f"must index the four taps (0..3), got {list(sg.linear_levels)}")
