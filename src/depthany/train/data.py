@@ -217,6 +217,11 @@ def collate(samples: list[Batch]) -> Batch:
 
 
 def make_loader(dataset: TrainSet, sampler: StepBatches, num_workers: int, pin_memory: bool) -> DataLoader[Any]:
-    """A ``DataLoader`` over ``sampler``'s micro-batches; workers only prefetch, they never change the order."""
+    """A ``DataLoader`` over ``sampler``'s micro-batches; workers only prefetch, they never change the order.
+
+    The loader gets its own generator: starting an iterator draws a seed from it, and drawing that from the
+    global torch generator would shift the random stream of objectives that sample (Mask2Former's points) by one
+    draw after every resume. Samples are augmented with their own numpy generators (:class:`TrainSet`).
+    """
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, collate_fn=collate,
-                      pin_memory=pin_memory)
+                      pin_memory=pin_memory, generator=torch.Generator().manual_seed(0))
