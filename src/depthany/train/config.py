@@ -29,6 +29,7 @@ ScheduleKind = Literal["linear", "poly", "constant", "mmseg"]
 Task = Literal["depth", "semseg"]
 SegHeadName = Literal["linear", "mask2former"]
 SEG_SOURCE_KINDS = ("semseg", "cityscapes", "ade20k")  # depthany.train.seg_sources
+DEPTH_OBJECTIVES = ("relative", "metric", "student")  # objectives that train depth heads
 
 
 @dataclass(frozen=True)
@@ -392,5 +393,5 @@ def _validate_seg(r: Recipe) -> None:
            f"must be positive integers, got {list(a.short_side_tenths)}")
     _check(a.max_long_ratio > 0, "data.seg_aug.max_long_ratio", f"must be > 0, got {a.max_long_ratio}")
     _check(0 < a.cat_max_ratio <= 1, "data.seg_aug.cat_max_ratio", f"must be in (0, 1], got {a.cat_max_ratio}")
-    _check(r.loss.objective in ("auto", "semseg"), "loss.objective",
-           f"task: semseg trains with the semseg objective, got {r.loss.objective!r}")
+    _check(r.loss.objective not in DEPTH_OBJECTIVES, "loss.objective",
+           f"task: semseg trains with the semseg objective (or a registered extension), got {r.loss.objective!r}")
