@@ -6,7 +6,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+
+from depthany import zoo
+from depthany.data.classes import ClassTable, make_table
+from depthany.seg.model import SegmentationModel
+from depthany.seg.spec import Mask2FormerCfg, make_seg_spec
 
 
 def confusion_oracle(preds: list[np.ndarray], labels: list[np.ndarray], c: int, ignore: int = 255
@@ -66,3 +72,21 @@ def cityscapes_root(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, dic
             png(root / "gtFine" / "val" / city / f"{stem}_gtFine_labelTrainIds.png", expected)
         gts[f"{city}/{stem}_leftImg8bit"] = expected
     return root, gts
+
+
+ENC = zoo.EncoderSpec("seg-test", 32, 4, 2)
+CLASSES = make_table("toy", [("a", (255, 0, 0)), ("b", (0, 255, 0)), ("c", (0, 0, 255)), ("d", (9, 9, 9))])
+M2F = Mask2FormerCfg(feat_channels=32, out_channels=32, num_queries=5, decoder_layers=2, num_heads=2,
+                     ffn_channels=32, encoder_layers=1, encoder_ffn_channels=32, train_points=32)
+
+
+def lively(head: str = "linear", seed: int = 0, classes: ClassTable = CLASSES, **changes: object) -> SegmentationModel:
+    """A tiny model with random weights large enough that its output varies over the image."""
+    spec = make_seg_spec(ENC, classes, head, (0, 1, 2, 3), mask2former=M2F, **changes)  # type: ignore[arg-type]
+    model = SegmentationModel(spec)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            base = 1.0 if name.endswith("weight") and p.dim() == 1 else 0.0
+            p.copy_(base + torch.randn(p.shape, generator=g) * (0.2 if p.dim() > 1 else 0.05))
+    return model.eval()

@@ -136,7 +136,8 @@ def fit_view(size: tuple[int, int], classes: int, cfg: InferenceCfg, max_tokens:
         return size
     nh, nw = max(1, int(h * scale)), max(1, int(w * scale))
     while cfg.mode == "whole" and max_tokens is not None and _tokens(nh, nw, patch) > max_tokens and max(nh, nw) > 1:
-        nh, nw = max(1, nh - (nh >= nw)), max(1, nw - (nw >= nh))  # ceil() may add a partial patch: trim
+        scale *= 0.98  # a partial patch counts as a token (the view is padded to 14): shrink a little more
+        nh, nw = max(1, int(h * scale)), max(1, int(w * scale))
     return nh, nw
 
 

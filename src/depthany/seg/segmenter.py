@@ -63,7 +63,7 @@ class SegResult:
             raise ValueError(f"overlay needs an (H, W, 3) image of the labels' size {self.labels.shape}, got {rgb.shape}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        mixed = (1 - alpha) * rgb.astype(np.float32) + alpha * self.color().astype(np.float32)
+        mixed = (1 - alpha) * rgb.astype(np.float64) + alpha * self.color().astype(np.float64)
         return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
 
     def label_image(self) -> Image.Image:
