@@ -98,7 +98,7 @@ def test_ade20k_predictions_with_reduce_zero_label(tmp_path: Path) -> None:
     check_metrics(data, confusion_oracle(preds, reduced, 150), ADE20K_CLASSES.names)
     # 198 pixels cannot hold 150 classes: absent ones are null (JSON has no NaN), as mmseg's NaN
     assert sum(v["IoU"] is None for v in data["per_class"].values()) > 0
-    assert "NaN" not in (tmp_path / "o" / "metrics.json").read_text()
+    assert ": NaN" not in (tmp_path / "o" / "metrics.json").read_text()
 
 
 def test_a_model_on_synthetic_worlds_and_its_saved_labels(tmp_path: Path) -> None:
