@@ -28,6 +28,8 @@ HeadName = Literal["relative", "metric", "zoedepth"]
 ScheduleKind = Literal["linear", "poly", "constant", "mmseg", "onecycle"]
 Task = Literal["depth", "semseg"]
 SegHeadName = Literal["linear", "mask2former"]
+SEG_SOURCE_KINDS = ("semseg", "cityscapes", "ade20k")  # depthany.train.seg_sources
+DEPTH_OBJECTIVES = ("relative", "metric", "student")  # objectives that train depth heads
 
 
 @dataclass(frozen=True)
@@ -438,6 +440,10 @@ def _validate_seg(r: Recipe) -> None:
         _check(r.seg == SegCfg(), "seg", "is only used with task: semseg")
         return
     sg, a = r.seg, r.data.seg_aug
+    for i, s in enumerate(r.data.sources):
+        _check(s.kind in SEG_SOURCE_KINDS, f"data.sources.{i}.kind",
+               f"task: semseg trains on {', '.join(SEG_SOURCE_KINDS)} sources (semseg: an RGB-D folder with labels), "
+               f"got {s.kind!r}")
     _check(sg.taps in ("auto", "v1", "v2"), "seg.taps", f"must be auto, v1 or v2, got {sg.taps!r}")
     _check(bool(sg.linear_levels) and all(0 <= i < 4 for i in sg.linear_levels), "seg.linear_levels",
            f"must index the four taps (0..3), got {list(sg.linear_levels)}")
@@ -445,5 +451,5 @@ def _validate_seg(r: Recipe) -> None:
            f"must be positive integers, got {list(a.short_side_tenths)}")
     _check(a.max_long_ratio > 0, "data.seg_aug.max_long_ratio", f"must be > 0, got {a.max_long_ratio}")
     _check(0 < a.cat_max_ratio <= 1, "data.seg_aug.cat_max_ratio", f"must be in (0, 1], got {a.cat_max_ratio}")
-    _check(r.loss.objective in ("auto", "semseg"), "loss.objective",
-           f"task: semseg trains with the semseg objective, got {r.loss.objective!r}")
+    _check(r.loss.objective not in DEPTH_OBJECTIVES, "loss.objective",
+           f"task: semseg trains with the semseg objective (or a registered extension), got {r.loss.objective!r}")

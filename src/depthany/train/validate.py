@@ -108,3 +108,9 @@ class Validator:
         sums = all_reduce_sum(sums, env)
         n = max(sums[2].item(), 1.0)
         return {"abs_rel": sums[0].item() / n, "delta1": sums[1].item() / n, "images": int(sums[2].item())}
+
+    @staticmethod
+    def line(record: dict[str, Any]) -> str:
+        """The progress line of a ``val`` record."""
+        return (f"val step {record['step']}: abs_rel {record['abs_rel']:.4f}  delta1 {record['delta1']:.4f}  "
+                f"({record['images']} images)")
