@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import click
 
 from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
-from ..io.colormap import AUTO_CMAP, CMAP_CHOICES, cmap_name
+from ..io.colormap import AUTO_CMAP, CMAP_CHOICES, check_cmap
 from ..precision import PRECISIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,11 +66,8 @@ class CmapType(click.ParamType):
     name = "cmap"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value)
-        if text.strip().lower() == AUTO_CMAP:
-            return AUTO_CMAP
         try:
-            return cmap_name(text)
+            return check_cmap(str(value))
         except ValueError as e:
             self.fail(str(e), param, ctx)
 
@@ -98,10 +95,11 @@ def model_option(*decls: str, help_text: str | None = None, extra_help: str = ""
     return _option("model", decls or ("--model", "-m"), help_text, extra_help, metavar="NAME")
 
 
-def weights_option(*decls: str, help_text: str | None = None, extra_help: str = "") -> Callable[[F], F]:
-    """``--weights/-w``: a local weights file or folder; default none."""
+def weights_option(*decls: str, help_text: str | None = None, extra_help: str = "",
+                   multiple: bool = False) -> Callable[[F], F]:
+    """``--weights/-w``: a local weights file or folder; default none (``multiple``: repeatable, a tuple)."""
     return _option("weights", decls or ("--weights", "-w"), help_text, extra_help,
-                   type=click.Path(path_type=Path))
+                   type=click.Path(path_type=Path), multiple=multiple)
 
 
 def device_option(help_text: str | None = None, extra_help: str = "") -> Callable[[F], F]:

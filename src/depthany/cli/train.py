@@ -29,9 +29,8 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
     Multi-GPU / multi-node: launch the same command with torchrun, e.g.
     torchrun --standalone --nproc_per_node=8 -m depthany train RECIPE --run-dir DIR
     """
-    from ..train import RecipeError, dump_recipe, load_recipe
+    from ..train import RecipeError, dump_recipe, load_recipe, stored_recipe
     from ..train import train as run_training
-    from ..train.loop import LAST
 
     sets = list(overrides)
     if data_paths:
@@ -42,14 +41,7 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
         if recipe is None:
             if not (resume and run_dir is not None):
                 raise click.UsageError("give a RECIPE file (or --resume --run-dir DIR to continue a run)")
-            source = run_dir / LAST
-            from ..train.checkpoint import load_checkpoint
-            from ..train.config import apply_override, parse_override, recipe_from_dict
-
-            data = load_checkpoint(source)["recipe"]
-            for text in sets:
-                apply_override(data, *parse_override(text))
-            cfg = recipe_from_dict(data, str(source), tuple(parse_override(t)[0] for t in sets))
+            cfg = stored_recipe(run_dir, sets)
         else:
             cfg = load_recipe(recipe, sets)
         if print_recipe:

@@ -55,6 +55,15 @@ def official_cmap(family: str) -> str:
     return "inferno" if family == "v1" else DEFAULT_CMAP
 
 
+def check_cmap(name: str) -> str:
+    """``"auto"`` (any case) or the canonical spelling of a colour-map name, before the model is known.
+
+    Raises:
+        ValueError: unknown name, listing the known ones.
+    """
+    return AUTO_CMAP if name.strip().lower() == AUTO_CMAP else cmap_name(name)
+
+
 def resolve_cmap(name: str, family: str) -> str:
     """``"auto"`` -> the official map of model ``family`` (:func:`official_cmap`); any other name -> its
     canonical spelling.
@@ -62,9 +71,8 @@ def resolve_cmap(name: str, family: str) -> str:
     Raises:
         ValueError: unknown name, listing the known ones.
     """
-    if name.strip().lower() == AUTO_CMAP:
-        return official_cmap(family)
-    return cmap_name(name)
+    name = check_cmap(name)
+    return official_cmap(family) if name == AUTO_CMAP else name
 
 
 def get_lut(name: str) -> np.ndarray:

@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,16 @@ from ..weights.load import spec_to_json
 from ..zoo import ModelSpec
 from .build import build_model, recipe_spec
 from .checkpoint import export_weights, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import Recipe, RecipeError, dump_recipe, recipe_diff, recipe_from_dict, recipe_to_dict
+from .config import (
+    Recipe,
+    RecipeError,
+    apply_override,
+    dump_recipe,
+    parse_override,
+    recipe_diff,
+    recipe_from_dict,
+    recipe_to_dict,
+)
 from .data import MixPlan, StepBatches, TrainSet, build_sources, make_loader
 from .objectives import Objective, build_objective
 from .optim import build_optimizer, lr_factor, set_lr
@@ -80,10 +89,18 @@ def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def stored_recipe(run_dir: str | Path) -> Recipe:
-    """The recipe saved in a run's ``last.pt`` (what ``--resume`` continues)."""
+def stored_recipe(run_dir: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """The recipe saved in a run's ``last.pt`` (what ``--resume`` continues), with ``KEY=VALUE`` overrides
+    applied on top (as ``--set`` does; the overridden keys are remembered as such).
+
+    Raises:
+        RecipeError: no readable checkpoint, or a bad override (naming it).
+    """
     path = Path(run_dir) / LAST
-    return recipe_from_dict(load_checkpoint(path)["recipe"], str(path))
+    data = load_checkpoint(path)["recipe"]
+    for text in overrides:
+        apply_override(data, *parse_override(text))
+    return recipe_from_dict(data, str(path), tuple(parse_override(t)[0] for t in overrides))
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False, until_step: int | None = None,
