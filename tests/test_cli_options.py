@@ -122,3 +122,25 @@ def test_readme_table_states_the_shared_defaults() -> None:
             assert shown.startswith("none") or shown.startswith("the model"), (flag, shown)
         else:
             assert shown.replace(",", "") == str(default), (flag, shown)
+
+
+def test_serve_and_bench_defaults_are_the_library_configs() -> None:
+    """`serve`'s limits come from ServeConfig and `bench`'s sizes/precisions from BenchConfig: written once
+    (the 40 MP default upload size appears once in the source)."""
+    from depthany.bench.config import BenchConfig
+    from depthany.serve.config import MiB, ServeConfig
+
+    defaults = {p.name: p.default for p in COMMANDS["serve"].params} if "serve" in COMMANDS else None
+    cfg = ServeConfig()
+    if defaults is not None:
+        assert defaults["max_pixels"] == cfg.max_pixels == 40_000_000
+        assert defaults["max_upload_mb"] * MiB == cfg.max_upload_bytes
+        assert (defaults["max_batch"], defaults["max_queue"], defaults["shutdown_grace"]) == (
+            cfg.max_batch, cfg.max_queue, cfg.shutdown_grace_s)
+    src = ROOT / "src" / "depthany"
+    hits = [p for p in src.rglob("*.py") if re.search(r"40_?000_?000", p.read_text())]
+    assert hits == [src / "serve" / "config.py"], hits
+    bench = {p.name: p.default for p in COMMANDS["bench"].params}
+    b = BenchConfig()
+    assert bench["size"] == ",".join(f"{h}x{w}" for h, w in b.sizes) and bench["model"] == b.model
+    assert bench["precision"] == ",".join(b.precisions) and bench["repeats"] == b.repeats

@@ -14,8 +14,8 @@ class BenchConfig:
     """What to measure. Sizes are *network* sizes (H, W), multiples of 14: 518x518 is the official square
     input, 518x686 what a 480x640 photo becomes.
 
-    The CLI's ``--device`` default is ``auto`` like every verb's (:mod:`depthany.cli.options`); the library's is
-    ``cpu``: the caller picks the device.
+    ``device``: ``cpu``, ``cuda[:N]``, ``mps`` or ``auto`` (a GPU when present); the CLI's default is ``auto``
+    like every verb's (:mod:`depthany.cli.options`), the library's ``cpu``: the caller picks the device.
     """
 
     model: str = "da2-small"  # an official architecture: the bundled toy model would measure nothing useful

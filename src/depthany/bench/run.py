@@ -32,6 +32,7 @@ from ..budget import count_tokens
 from ..inference import pipeline_for
 from ..io.image import as_rgb
 from ..models import DepthAnything, build_model
+from ..runtime.devices import pick_device
 from .config import BenchConfig
 from .flops import matmul_peak, model_flops
 from .machine import machine_info, versions
@@ -122,7 +123,8 @@ def run_bench(cfg: BenchConfig, log: Log = lambda s: None) -> dict[str, Any]:
     check_sizes(cfg.sizes, cfg.max_tokens)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
+    device = pick_device(cfg.device)  # "auto" (the CLI default) -> the GPU when present, else the CPU
+    cfg = dataclasses.replace(cfg, device=str(device))  # memory jobs and the report get the device that ran
     model, spec = bench_model(cfg.model, cfg.weights, device)
     report: dict[str, Any] = {"config": {**dataclasses.asdict(cfg), "model": spec.name},
                               "machine": machine_info(device), "versions": versions(), "peaks": {},

@@ -89,8 +89,9 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
     if raw_format is not None and raw_out is None:
         raw_out = default_output(source, ".npz" if raw_format == "npz" else "")
     # "auto" is resolved once the model (its family) is known; the options are checked before it loads
-    opts = VideoOptions(layout=layout, cmap=DEFAULT_CMAP if cmap == AUTO_CMAP else cmap, temporal=temporal,  # type: ignore[arg-type]
-                        momentum=momentum, range=range_mode, range_rate=range_rate, vmin=vmin, vmax=vmax, crf=crf, preset=preset, max_frames=max_frames,
+    opts = VideoOptions(layout=layout, cmap=DEFAULT_CMAP if cmap == AUTO_CMAP else cmap,  # type: ignore[arg-type]
+                        temporal=temporal, momentum=momentum, range=range_mode,  # type: ignore[arg-type]
+                        range_rate=range_rate, vmin=vmin, vmax=vmax, crf=crf, preset=preset, max_frames=max_frames,
                         raw_format=raw_format, raw_path=raw_out)
     try:
         opts.check()
