@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "depthany"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo", "result", "accuracy", "align", "runtime", "precision"),  # the model table, result type, neutral helpers
     ("models", "transforms", "io", "data"),  # the network, pre/postprocessing, file formats, datasets on disk
-    ("weights", "geometry", "export", "synth", "budget", "zoe_pipeline"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
+    ("weights", "geometry", "export", "synth", "budget", "zoe_pipeline", "da3"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
     ("backends", "outputs", "inference"),  # engines; output-format registry; preprocess -> network -> postprocess
     ("predictor",),  # images in, DepthResult out
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..models import DepthAnything
+from ..models import Network
 from ..precision import autocast as precision_autocast
 from ..runtime.dist import DistEnv, setup, teardown
 from ..weights.load import spec_to_json
@@ -50,8 +50,8 @@ from .config import (
     recipe_to_dict,
 )
 from .data import MixPlan, StepBatches, TrainSet, build_sources, make_loader
-from .objectives import Objective, build_objective
-from .optim import build_optimizer, lr_factor, set_lr
+from .objectives import Objective, build_objective, head_kind
+from .optim import build_optimizer, lr_factor, momentum, set_lr, set_momentum
 from .progress import MetricsLog, Window, format_line
 from .validate import Validator
 
@@ -143,7 +143,7 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
         return precision_autocast(env.device, recipe.precision, strict=False)
 
     log = _open_log(recipe, run_dir, env, run, resumed=state is not None)
-    echo(f"training {run.spec.name}: {run.spec.arch.encoder.name} {run.spec.arch.head}, steps {run.start_step}->{stop} "
+    echo(f"training {run.spec.name}: {run.spec.arch.encoder.name} {head_kind(run.spec)}, steps {run.start_step}->{stop} "
          f"of {cfg.steps}, batch {cfg.batch_size} = {env.world} process(es) x {cfg.grad_accum} accum x "
          f"{cfg.batch_size // (env.world * cfg.grad_accum)}, device {env.device}, {recipe.precision}")
 
@@ -186,7 +186,7 @@ class _Run:
     """What a training session works on: the networks, the optimiser and the position a checkpoint stores."""
 
     spec: ModelSpec
-    model: DepthAnything
+    model: Network
     net: nn.Module  # ``model``, or its DistributedDataParallel wrapper: what the objective calls
     objective: Objective
     optimizer: torch.optim.Optimizer
@@ -241,7 +241,7 @@ def _build_run(recipe: Recipe, env: DistEnv, state: dict[str, Any] | None) -> _R
     init = recipe if state is None else dataclasses.replace(  # a resumed run takes every weight from last.pt
         recipe, model=dataclasses.replace(recipe.model, init=None, encoder_init=None))
     model = build_model(init, spec, env.device)
-    objective = build_objective(recipe, spec.arch.head, spec.arch.max_depth).to(env.device)
+    objective = build_objective(recipe, head_kind(spec), spec.arch.max_depth).to(env.device)
     optimizer = build_optimizer(model, recipe.optim)
     step, cursors, window = 0, [0] * len(recipe.data.sources), Window()
     if state is not None:
@@ -307,6 +307,9 @@ def _optimizer_step(run: _Run, recipe: Recipe, env: DistEnv, batches: Iterator[d
     """
     cfg = recipe.train
     set_lr(run.optimizer, lr_factor(step, cfg.steps, recipe.optim))
+    beta1 = momentum(step, cfg.steps, recipe.optim)
+    if beta1 is not None:
+        set_momentum(run.optimizer, beta1)
 
     # Accumulate gradients over micro-batches; DDP averages them across processes in the last backward.
     terms: dict[str, Tensor] = {}
@@ -349,6 +352,11 @@ def _log_train(run: _Run, recipe: Recipe, env: DistEnv, clock: _Clock, log: Metr
               "images_per_s": run.window.steps * cfg.batch_size / max(now - clock.window, 1e-9),
               "eta_s": (cfg.steps - run.step) * (now - clock.start) / (run.step - run.start_step),
               "elapsed_s": now - clock.start}
+    for g in lrs:
+        if g.get("name") == "head":  # a ZoeDepth head's own rate
+            record["lr_head"] = g["lr"]
+    if recipe.optim.schedule == "onecycle" and recipe.optim.cycle_momentum:
+        record["beta1"] = lrs[0]["betas"][0]
     run.window.reset()
     clock.window = now
     log.write(record)
