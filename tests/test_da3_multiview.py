@@ -241,7 +241,7 @@ def test_what_multiview_refuses(tmp_path, weights) -> None:
     cases = [
         ([a, tmp_path / "c.png"], [], 1, "views of different sizes (a.png: 80x60, c.png: 60x80)"),
         ([a, tmp_path / "b.png", tmp_path / "c.png"], ["--max-views", "2"], 1, "3 views exceed the bound of 2"),
-        ([a, tmp_path / "b.png"], ["--max-tokens", "20"], 1, "over the bound of 20"),
+        ([a, tmp_path / "b.png"], ["--max-view-tokens", "20"], 1, "over the bound of 20"),
         ([a, tmp_path / "bad.png"], [], 1, "bad.png"),
         ([a], ["--export", "obj"], 2, "unknown export 'obj'"),
     ]

@@ -139,7 +139,7 @@ class MultiViewPredictor:
         tokens = len(rgb) * count_tokens(h, w, self.spec.preprocess.multiple)
         if tokens > self.max_tokens:
             raise ValueError(f"{len(rgb)} views at {w}x{h} are {tokens:,} patch tokens, over the bound of "
-                             f"{self.max_tokens:,} (--max-tokens); use fewer views or a smaller --input-size")
+                             f"{self.max_tokens:,} (--max-view-tokens); use fewer views or a smaller --input-size")
         say(f"running {self.spec.name} on {len(rgb)} views at {w}x{h} ({tokens:,} tokens) on {self.device}")
         with torch.inference_mode(), autocast(self.device, "fp32"):
             pred = da3.views_from_input(self.model, x, plans, self.ref_view_strategy)

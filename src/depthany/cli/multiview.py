@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 import click
 
 from ..io.image import DEFAULT_MAX_PIXELS
+from .options import device_option, input_size_option, model_option, weights_option
 
 EXPORT_HELP = "Comma-separated exports: ply (fused point cloud), colmap (text model), glb (points + cameras), or none."
 
@@ -49,28 +50,25 @@ def _exports(text: str) -> list[str]:
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder.")
-@click.option("--model", default=None,
-              help="Any-view Depth Anything 3 model: da3-small (default without --weights), da3-base (Apache-2.0), "
-                   "da3-large, da3-giant (CC-BY-NC-4.0), or a Hugging Face repo.")
-@click.option("--weights", type=click.Path(path_type=Path), default=None,
-              help="Local weights: the official folder (config.json + model.safetensors) or a depthany file.")
+@model_option(help_text="Any-view Depth Anything 3 model: da3-small (default without --weights), da3-base "
+                        "(Apache-2.0), da3-large, da3-giant (CC-BY-NC-4.0), or a Hugging Face repo id.")
+@weights_option(help_text="Local weights: the official folder (config.json + model.safetensors) or a depthany file.")
+@device_option()
 @click.option("--resolution", type=click.Choice(["image", "network"]), default="image", show_default=True,
               help="Maps and intrinsics at each image's size, or at the network's processing resolution (the "
                    "official output, exactly).")
 @click.option("--export", "exports", default="ply,colmap,glb", show_default=True, help=EXPORT_HELP)
-@click.option("--input-size", type=click.IntRange(min=14), default=None,
-              help="process_res: the longest side of every view at the network (default 504).")
+@input_size_option(help_text="process_res: the longest side of every view at the network (default 504).")
 @click.option("--ref-view", type=click.Choice(["saddle_balanced", "saddle_sim_range", "first", "middle"]),
               default="saddle_balanced", show_default=True,
               help="How the reference view (the world frame) is chosen from 3 views on.")
 @click.option("--conf-percentile", type=click.FloatRange(0, 100), default=40.0, show_default=True,
               help="Exports keep the pixels at or above this percentile of all confidences.")
 @click.option("--max-views", type=click.IntRange(min=1), default=None, help="The most views one run takes [32].")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+@click.option("--max-view-tokens", "max_tokens", type=click.IntRange(min=1), default=None,
               help="The most patch tokens over all views together [41,472 = 32 views at 504 px].")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse images with more pixels than this (decompression bombs).")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
 def multiview(inputs: tuple[str, ...], out_dir: Path, model: str | None, weights: Path | None, resolution: str,
               exports: str, input_size: int | None, ref_view: str, conf_percentile: float, max_views: int | None,
               max_tokens: int | None, max_pixels: int, device: str) -> None:
