@@ -140,6 +140,17 @@ def test_metric_prediction_correction() -> None:
     np.testing.assert_allclose(out.values, z, rtol=1e-5)
 
 
+def test_relative_depth_takes_a_scale_from_one_distance() -> None:
+    """Depth Anything 3's relative depth is depth up to one scale: a single known distance makes it metres."""
+    _, z = _scene()
+    pred = DepthResult((z / 3.7).astype(np.float32), "relative_depth", "da3-mono-large", (H, W), (H, W))
+    cal, _ = fit_calibration(pred, [(20, 30, z[30, 20])], mode="scale")
+    assert cal.input_kind == "relative_depth" and cal.scale == pytest.approx(1 / 3.7, rel=1e-6)
+    out = cal.apply_result(pred)
+    assert out.kind == "metric_depth"
+    np.testing.assert_allclose(out.values, z, rtol=1e-5)
+
+
 def test_apply_result_guards_and_non_positive_depth() -> None:
     d, _ = _scene()
     rel = DepthResult(d.astype(np.float32), "relative_disparity", "da2-small", (H, W), (H, W))

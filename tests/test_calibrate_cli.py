@@ -95,6 +95,22 @@ def test_fit_single_distance_and_sparse_png(tmp_path: Path) -> None:
     assert "lidar.png" in cal.source
 
 
+def test_relative_depth_npy_from_one_distance_then_apply(tmp_path: Path) -> None:
+    """A Depth Anything 3 map (depth up to scale, ``--kind relative-depth``): one distance gives metres."""
+    _, z = _pred_and_depth()
+    rel = (z / 2.5).astype(np.float32)
+    np.save(tmp_path / "da3.npy", rel)
+    code, out = _run(["calibrate", "fit", str(tmp_path / "da3.npy"), "--kind", "relative-depth", "--distance", "10",
+                      "20", str(float(z[20, 10])), "-o", str(tmp_path / "da3.json")])
+    assert code == 0, out
+    cal = Calibration.load(tmp_path / "da3.json")
+    assert cal.input_kind == "relative_depth" and cal.mode == "scale" and cal.scale == pytest.approx(0.4, rel=1e-5)
+    code, out = _run(["calibrate", "apply", str(tmp_path / "da3.json"), str(tmp_path / "da3.npy"), "-o",
+                      str(tmp_path / "m")])
+    assert code == 0, out
+    np.testing.assert_allclose(np.load(tmp_path / "m" / "da3.npy"), z, rtol=1e-5)
+
+
 def test_cli_errors_are_readable(tmp_path: Path) -> None:
     d, _ = _pred_and_depth()
     np.save(tmp_path / "p.npy", d)

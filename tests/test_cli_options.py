@@ -27,6 +27,7 @@ EXPECTED: dict[str, set[str]] = {
     "generate": {"model", "device", "precision", "input_size"},
     "bench": {"device", "max_tokens"},
     "segment": {"device", "max_tokens"},
+    "multiview": {"model", "weights", "device", "input_size"},  # fp32 only; its token bound spans all views
     "calibrate fit": {"model", "weights", "device", "precision", "input_size", "max_tokens"},
     "export": {"weights"},
     "convert": {"model"},

@@ -87,3 +87,53 @@ def test_model_listing_counts_da3_sizes() -> None:
     assert output_text(zoo.get_spec("da3-metric-large").arch) == "metric depth (m, focal/300) + sky"
     assert output_text(zoo.get_spec("da3-mono-large").arch) == "relative depth + sky"
     assert output_text(zoo.get_spec("da3-base").arch) == "multi-view depth + conf + cameras"
+
+
+def test_multiview_command_runs_the_official_folder_by_zoo_name(official, cache, tmp_path) -> None:
+    """``depthany multiview --model da3-small`` on the Hub folder from the offline cache: the official outputs."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from depthany.cli.main import cli
+
+    folder, sd = official
+    put_in_hf_cache(cache, REPO, {p.name: p for p in folder.iterdir()})
+    imgs = [image(40, 60, seed=s) for s in range(3)]
+    for i, img in enumerate(imgs):
+        Image.fromarray(img).save(tmp_path / f"v{i}.png")
+    res = CliRunner().invoke(cli, ["multiview", *(str(tmp_path / f"v{i}.png") for i in range(3)), "--model",
+                                   "da3-small", "--out", str(tmp_path / "out"), "--input-size", "42", "--resolution",
+                                   "network", "--export", "none"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    x = torch.stack([torch.from_numpy(official_input(i, 42)) for i in imgs])
+    want = ref.views_forward(x, {k: v.float() for k, v in sd.items()}, FULL["da3-small"])
+    poses = np.load(tmp_path / "out" / "poses.npz")
+    for i in range(3):
+        assert np.allclose(np.load(tmp_path / "out" / f"v{i}.npy"), want["depth"][i].numpy(), rtol=5e-4, atol=5e-5)
+    assert np.allclose(poses["extrinsics"], want["extrinsics"].numpy(), rtol=5e-4, atol=5e-5)
+    assert np.allclose(poses["intrinsics"], want["intrinsics"].numpy(), rtol=5e-4, atol=5e-5)
+
+
+@pytest.mark.slow
+def test_predict_command_runs_the_official_mono_folder_by_zoo_name(cache, tmp_path) -> None:
+    """``depthany predict --model da3-mono-large`` on a full-size (ViT-L) Hub folder from the offline cache,
+    written in fp16 as the release might be: the official output at processing resolution."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from depthany.cli.main import cli
+
+    cfg = FULL["da3-mono-large"]
+    sd = {k: v.half() for k, v in ref.lively_state(cfg, seed=5, sky_bias=-0.2).items()}
+    folder = ref.write_official_folder(tmp_path / "DA3MONO-LARGE", sd, "da3mono-large")
+    put_in_hf_cache(cache, "depth-anything/DA3MONO-LARGE", {p.name: p for p in folder.iterdir()})
+    img = image(40, 60, seed=2)
+    Image.fromarray(img).save(tmp_path / "x.png")
+    res = CliRunner().invoke(cli, ["predict", str(tmp_path / "x.png"), "--model", "da3-mono-large", "--out",
+                                   str(tmp_path / "out"), "--input-size", "56", "--format", "npy",
+                                   "--resolution", "network"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    want, _ = ref.mono_forward(torch.from_numpy(official_input(img, 56)), {k: v.float() for k, v in sd.items()}, cfg)
+    got = np.load(tmp_path / "out" / "x.npy")
+    assert got.shape == (42, 56) and want.std() > 0.05 * want.mean()
+    assert np.allclose(got, want.numpy(), rtol=5e-4, atol=5e-5)

@@ -102,11 +102,16 @@ def check_formats(predictor: DepthPredictor, formats: Sequence[OutputFormat]) ->
     """Refuse formats the model cannot feed, before any work.
 
     Raises:
-        ValueError: ``ply`` (metres) with a model that predicts relative disparity.
+        ValueError: ``ply`` (metres, or Depth Anything 3's depth) with a model that predicts relative disparity;
+            ``sky`` with a model that predicts no sky.
     """
-    if any(f.name == "ply" for f in formats) and predictor.spec.arch.head != "metric":
-        raise ValueError(f"--format ply needs a metric model (metres); {predictor.spec.name} predicts relative "
-                         "disparity. Use a da2-metric-* model, or `depthany calibrate` first")
+    spec = predictor.spec
+    if any(f.name == "ply" for f in formats) and spec.output_kind == "relative_disparity":
+        raise ValueError(f"--format ply needs a metric model (metres) or Depth Anything 3's depth; {spec.name} "
+                         "predicts relative disparity. Use a da2-metric-* model, or `depthany calibrate` first")
+    if any(f.name == "sky" for f in formats) and not (spec.arch.is_da3 and spec.arch.views is None):
+        raise ValueError(f"--format sky needs a model that predicts sky (da3-mono-large, da3-metric-large); "
+                         f"{spec.name} does not")
 
 
 def predict_files(predictor: DepthPredictor, inputs: Sequence[str | Path] | BatchPlan, out_dir: str | Path,
@@ -115,7 +120,8 @@ def predict_files(predictor: DepthPredictor, inputs: Sequence[str | Path] | Batc
                   background: tuple[int, int, int] | None = DEFAULT_BACKGROUND,
                   png16_scale: float | None = None, png16_offset: float | None = None,
                   options: dict[str, dict[str, Any]] | None = None, skip_existing: bool = False,
-                  log: Log | None = None, progress: bool = False) -> BatchReport:
+                  log: Log | None = None, progress: bool = False,
+                  exif_orientation: bool | None = None) -> BatchReport:
     """Predict every image of ``inputs`` and write its outputs under ``out_dir``.
 
     Args:
@@ -123,7 +129,7 @@ def predict_files(predictor: DepthPredictor, inputs: Sequence[str | Path] | Batc
         inputs: image files, folders (recursive), globs and ``.txt`` lists, or a :class:`BatchPlan`.
         out_dir: output folder; ``photos/a/x.jpg`` given as ``photos`` writes ``out_dir/a/x.npy`` ...
         formats: output format names (``npy``, ``png16``, ``pfm``, ``exr``, ``color``, ``gray``, ``sbs``,
-            ``controlnet``, ``ply``; :mod:`depthany.outputs`); ignored when ``inputs`` is a plan.
+            ``controlnet``, ``ply``, ``sky``; :mod:`depthany.outputs`); ignored when ``inputs`` is a plan.
         cmap: colour map of ``color``/``sbs``; ``"auto"``: the official map of the model's family.
         max_pixels: larger images fail (decompression bombs).
         background: RGB that transparent pixels are composited on; None drops alpha.
@@ -132,6 +138,9 @@ def predict_files(predictor: DepthPredictor, inputs: Sequence[str | Path] | Batc
         skip_existing: skip images whose outputs all exist (ignored when ``inputs`` is a plan).
         log: where notes go as they happen (a shrunk network input); None: only the report.
         progress: a tqdm bar on stderr.
+        exif_orientation: turn photos by their EXIF orientation; None: as the model family's official reader
+            does (V1/V2 read with ``cv2.imread``, which turns them; Depth Anything 3 with PIL's
+            ``convert("RGB")``, which does not).
 
     Returns:
         the :class:`BatchReport`; failures never raise.
@@ -148,15 +157,16 @@ def predict_files(predictor: DepthPredictor, inputs: Sequence[str | Path] | Batc
     if png16_scale is not None and not png16_scale > 0:
         raise ValueError(f"png16_scale must be > 0, got {png16_scale}")
     report = BatchReport.from_plan(plan)
+    turn = exif_orientation if exif_orientation is not None else not predictor.spec.arch.is_da3
     if plan.items:
         _run(predictor, plan, Path(out_dir), report, log, progress, max_pixels=max_pixels, background=background,
-             context={"cmap": used_cmap, "png16_scale": png16_scale, "png16_offset": png16_offset,
+             exif_orientation=turn, context={"cmap": used_cmap, "png16_scale": png16_scale, "png16_offset": png16_offset,
                       "options": options or {}})
     return report
 
 
 def _run(predictor: DepthPredictor, plan: BatchPlan, out_dir: Path, report: BatchReport, log: Log | None,
-         progress: bool, *, max_pixels: int, background: tuple[int, int, int] | None,
+         progress: bool, *, max_pixels: int, background: tuple[int, int, int] | None, exif_orientation: bool,
          context: dict[str, Any]) -> None:
     """Read -> predict -> write, streaming: an image is held only until its outputs are written."""
     import sys
@@ -175,7 +185,8 @@ def _run(predictor: DepthPredictor, plan: BatchPlan, out_dir: Path, report: Batc
         def stream() -> Iterator[LoadedImage]:
             for item in plan.items:
                 try:
-                    loaded = read_image(item.path, max_pixels=max_pixels, alpha_background=background)
+                    loaded = read_image(item.path, max_pixels=max_pixels, alpha_background=background,
+                                        exif_orientation=exif_orientation)
                 except (ImageReadError, OSError) as e:
                     report.fail(str(item.path), str(e))
                     bar.update()
@@ -198,10 +209,28 @@ def _run(predictor: DepthPredictor, plan: BatchPlan, out_dir: Path, report: Batc
                     note = shrink_note(budget, res.image_size)
                     report.shrunk.append((target, note))
                     say(f"note: {target}: {note}")
-                ctx = OutputContext(res, loaded.rgb, out_dir / item.key, **context)
+                rgb, options = _for_writers(res, loaded.rgb, context["options"])
+                ctx = OutputContext(res, rgb, out_dir / item.key, **{**context, "options": options})
                 try:
                     report.written += write_outputs(ctx, plan.formats)
                     report.ok += 1
                 except Exception as e:  # one image's bad output must not stop the batch
                     report.fail(target, f"writing outputs failed ({type(e).__name__}: {e})")
             bar.update()
+
+
+def _for_writers(result: Any, rgb: Any, options: dict[str, dict[str, Any]]) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """The image and writer options for one result: a Depth Anything 3 map at the network's resolution gets the
+    network's view of the image (the official processed image), and point clouds the camera the model used."""
+    info = result.meta.get("da3")
+    if not info:
+        return rgb, options
+    if result.values.shape != rgb.shape[:2]:
+        from .da3 import plan_resize, resize_image, to_uint8
+
+        plan = plan_resize(rgb.shape[0], rgb.shape[1], info["process_res"], info["process_res_method"])
+        rgb = resize_image(to_uint8(rgb), plan)
+    from .geometry.intrinsics import Intrinsics
+
+    ply = {k: v for k, v in options.get("ply", {}).items() if k not in ("fx", "fy", "cx", "cy", "fov", "fov_axis")}
+    return rgb, {**options, "ply": {**ply, "intrinsics": Intrinsics.from_dict(info["intrinsics"])}}

@@ -48,7 +48,8 @@ def load_prediction(source: str | Path, *, kind: str = "relative", image: str | 
 
     Args:
         source: a photo (run through the model) or a saved ``.npy`` prediction ((H, W) float).
-        kind: what a ``.npy`` holds: ``"relative"`` disparity or ``"metric"`` depth in metres.
+        kind: what a ``.npy`` holds: ``"relative"`` disparity, ``"relative-depth"`` (Depth Anything 3's depth up
+            to scale) or ``"metric"`` depth in metres.
         image: the photo of a ``.npy`` source (colours and EXIF intrinsics for point clouds); optional.
         model, weights, device, precision, input_size, max_tokens: the model for a photo
             (:meth:`depthany.predictor.DepthPredictor.from_pretrained`).
@@ -72,7 +73,7 @@ def load_prediction(source: str | Path, *, kind: str = "relative", image: str | 
             loaded = read_image(image)
             rgb = loaded.rgb
             meta = {"exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size}
-        out_kind = "metric_depth" if kind == "metric" else "relative_disparity"
+        out_kind = {"metric": "metric_depth", "relative-depth": "relative_depth"}.get(kind, "relative_disparity")
         return DepthResult(values.astype(np.float32), out_kind, model or "unknown", values.shape,  # type: ignore[arg-type]
                            values.shape, str(source), meta), rgb
     from .predictor import DepthPredictor

@@ -47,8 +47,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import transforms, zoe_pipeline
-from .budget import DEFAULT_MAX_TOKENS, NetworkFit, check_max_tokens, fit_network_size, fit_official_size
+from . import da3, transforms, zoe_pipeline
+from .budget import (
+    DEFAULT_MAX_TOKENS,
+    InputBudgetError,
+    NetworkFit,
+    check_max_tokens,
+    count_tokens,
+    fit_network_size,
+    fit_official_size,
+)
+from .geometry.intrinsics import Intrinsics
 from .zoo import ModelSpec
 
 Runner = Callable[[Tensor], Tensor]  # (B, 3, h, w) float32 -> (B, h, w), see depthany.backends.Runner
@@ -117,8 +126,18 @@ class InferencePipeline(ABC):
         """One (h, w) network output -> (H, W) float32 at the image's size."""
 
     def extras(self, out: Tensor, prepared: Prepared) -> dict[str, np.ndarray]:
-        """Extra per-image outputs (e.g. a sky mask), at the image's size; none for Depth Anything."""
+        """Extra per-image outputs (e.g. a sky mask), the size of ``finish``'s map; none for Depth Anything."""
         return {}
+
+    def meta(self, prepared: Prepared) -> dict[str, Any]:
+        """Facts about how this image ran, for the result's ``meta`` (none beyond the budget here)."""
+        return {}
+
+    @property
+    def needs_intrinsics(self) -> bool:
+        """Whether :meth:`prepare` takes the image's camera (``intrinsics=``): metric Depth Anything 3 converts
+        its output to metres with the focal length."""
+        return False
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -150,6 +169,8 @@ class DepthAnythingPipeline(InferencePipeline):
 
     def __init__(self, spec: ModelSpec, input_size: int | None = None,
                  max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+        if spec.arch.is_da3:
+            raise ValueError(f"model {spec.name!r} is Depth Anything 3: it runs with the 'da3' pipeline")
         if spec.arch.zoe is not None:
             raise ValueError(f"model {spec.name!r} has a ZoeDepth head: it runs with the 'zoedepth' pipeline")
         super().__init__(spec, input_size, max_tokens)
@@ -259,9 +280,147 @@ class ZoeDepthPipeline(InferencePipeline):
         return up.mean(dim=0) if up.shape[0] > 1 else up[0]
 
 
+Resolution = Literal["image", "network"]
+RESOLUTIONS: tuple[str, ...] = ("image", "network")
+
+
+class DA3Pipeline(InferencePipeline):
+    """Depth Anything 3 mono and metric (DA3Mono, DA3Metric) as ``DepthAnything3.inference([image],
+    process_res=504, process_res_method="upper_bound_resize")`` runs them (:mod:`depthany.da3`).
+
+    ``prepare``: the image in 8 bits (:func:`depthany.da3.to_uint8`), the official two OpenCV resizes (longest side
+    to ``input_size`` = ``process_res``, INTER_AREA when shrinking / INTER_CUBIC when enlarging, then each side to
+    the nearest multiple of 14) and ImageNet normalisation in float32. The network returns the ``exp`` depth and
+    the sky score; ``finish`` fills the sky (each image from its own statistics, deterministically, see
+    :mod:`depthany.da3.postprocess`), converts DA3Metric to metres with ``depth * ((fx + fy) / 2) / 300``, fx and
+    fy in pixels of the processing resolution (the image's intrinsics, given to ``prepare``, scaled as the official
+    code scales them), and with ``resolution="image"`` resizes the map to the image
+    (:func:`depthany.da3.resize_map`); with ``resolution="network"`` it stays at the processing resolution, the
+    official output. ``extras`` holds the sky mask (``score >= 0.5``, the official one; at image size the score is
+    resized first).
+
+    The token budget: the official upper-bound resize gives at most (504 / 14)^2 = 1,296 tokens, far inside the
+    default budget; a larger ``input_size`` whose input would exceed ``max_tokens`` runs at the largest
+    ``process_res`` below it that fits (``meta["input_budget"]["shrunk"]``), and the output still has the requested
+    resolution (image size, or the processing size actually used).
+
+    Raises:
+        ValueError: an any-view model (those take several views: :class:`depthany.multiview.MultiViewPredictor`),
+            a bad ``input_size``, budget or ``resolution``.
+    """
+
+    name = "da3"
+
+    def __init__(self, spec: ModelSpec, input_size: int | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
+                 resolution: Resolution = "image") -> None:
+        if not spec.arch.is_da3 or spec.arch.views is not None:
+            raise ValueError(f"model {spec.name!r} is not a single-image Depth Anything 3 model (DA3Mono / DA3Metric)"
+                             + ("; any-view models run on several views: depthany multiview" if spec.arch.is_da3
+                                else ""))
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+        size = input_size or spec.preprocess.input_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"input_size (process_res, the longest side) must be a positive integer, got {size!r}")
+        self.spec, self.input_size, self.resolution = spec, size, resolution
+        self.max_tokens = check_max_tokens(max_tokens)
+
+    @property
+    def needs_intrinsics(self) -> bool:
+        return True  # DA3Metric's metres; both record the camera of their output (point clouds)
+
+    @property
+    def metric(self) -> bool:
+        """DA3Metric: the output is converted to metres with the image's focal length."""
+        return self.spec.arch.head == "focal_metric"
+
+    def _plan(self, height: int, width: int, process_res: int) -> da3.ResizePlan:
+        pre = self.spec.preprocess
+        return da3.plan_resize(height, width, process_res, pre.resize, pre.multiple)
+
+    def process_res(self, height: int, width: int) -> int:
+        """The largest ``process_res`` <= ``input_size`` whose network input fits the budget (``input_size`` for
+        every ordinary image).
+
+        Raises:
+            InputBudgetError: not even ``process_res=1`` fits (a lower-bound rule on an extremely thin image).
+        """
+        patch = self.spec.preprocess.multiple
+
+        def fits(res: int) -> bool:
+            return count_tokens(*self._plan(height, width, res).final, patch) <= self.max_tokens
+
+        if fits(self.input_size):
+            return self.input_size
+        if not fits(1):
+            raise InputBudgetError(f"a {width}x{height} image cannot be fitted into {self.max_tokens:,} network "
+                                   f"tokens with the {self.spec.preprocess.resize} rule at any process_res; raise "
+                                   "--max-tokens or crop the image")
+        lo, hi = 1, self.input_size - 1  # tokens grow with process_res: the largest one that fits
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+        return lo
+
+    def fit(self, height: int, width: int) -> NetworkFit:
+        official = self._plan(height, width, self.input_size).final
+        used = self._plan(height, width, self.process_res(height, width)).final
+        return NetworkFit((height, width), official, used, self.max_tokens, self.spec.preprocess.multiple)
+
+    def prepare(self, rgb: np.ndarray, intrinsics: Intrinsics | None = None) -> Prepared:
+        """(H, W, 3) RGB -> :class:`Prepared`; ``intrinsics`` of the image (DA3Metric; default: a 60 degree field
+        of view across the longer side, :func:`depthany.geometry.resolve_intrinsics`)."""
+        img = da3.to_uint8(rgb)
+        h, w = img.shape[:2]
+        res = self.process_res(h, w)
+        plan = self._plan(h, w, res)
+        fit = NetworkFit((h, w), self._plan(h, w, self.input_size).final, plan.final, self.max_tokens,
+                         self.spec.preprocess.multiple)
+        x = da3.normalize(da3.resize_image(img, plan), self.spec.preprocess)[None]
+        state: dict[str, Any] = {"plan": plan, "process_res": res}
+        if intrinsics is None:
+            from .geometry.resolve import resolve_intrinsics
+
+            intrinsics = resolve_intrinsics(w, h, warn=self.metric)
+        k = intrinsics.scaled(width=w, height=h)
+        k_net = da3.scale_intrinsics(k.K, plan)  # the official update of the intrinsics through both resizes
+        state["intrinsics"], state["focal"] = k, (float(k_net[0, 0]), float(k_net[1, 1]))
+        return Prepared(x, fit, state)
+
+    def output_size(self, prepared: Prepared) -> tuple[int, int]:
+        """(h, w) of ``finish``'s map: the image's size, or the processing size with ``resolution="network"``."""
+        return prepared.state["plan"].final if self.resolution == "network" else prepared.image_size
+
+    def finish(self, out: Tensor, prepared: Prepared) -> Tensor:
+        """(2, h, w) network output (depth, sky score) -> the sky-filled depth (metres for DA3Metric)."""
+        depth = da3.sky_fill(out[0], out[1])
+        if self.metric:
+            fx, fy = prepared.state["focal"]
+            assert self.spec.arch.metric_focal is not None
+            depth = da3.metric_depth(depth, fx, fy, self.spec.arch.metric_focal)
+        return da3.resize_map(depth, self.output_size(prepared))
+
+    def extras(self, out: Tensor, prepared: Prepared) -> dict[str, np.ndarray]:
+        sky = da3.resize_map(out[1], self.output_size(prepared))
+        return {"sky": da3.sky_mask(sky).numpy()}
+
+    def meta(self, prepared: Prepared) -> dict[str, Any]:
+        plan: da3.ResizePlan = prepared.state["plan"]
+        h, w = self.output_size(prepared)
+        info: dict[str, Any] = {"resolution": self.resolution, "process_res": prepared.state["process_res"],
+                                "process_res_method": plan.method, "processing_size": list(plan.final)}
+        k: Intrinsics = prepared.state["intrinsics"]
+        if self.metric:
+            fx, fy = prepared.state["focal"]
+            info["metric_focal_px"] = (fx + fy) / 2  # at the processing resolution
+        info["intrinsics"] = k.scaled(width=w, height=h).to_dict()  # of the output map
+        return {"da3": info}
+
+
 PIPELINES: dict[str, type[InferencePipeline]] = {
     DepthAnythingPipeline.name: DepthAnythingPipeline,
     ZoeDepthPipeline.name: ZoeDepthPipeline,
+    DA3Pipeline.name: DA3Pipeline,
 }
 
 
@@ -269,7 +428,8 @@ def pipeline_for(spec: ModelSpec, input_size: int | None = None,
                  max_tokens: int = DEFAULT_MAX_TOKENS, **options: Any) -> InferencePipeline:
     """The pipeline named by ``spec.preprocess.pipeline``, for this input size and budget.
 
-    ``options`` go to the pipeline's constructor (:class:`ZoeDepthPipeline`: ``mode``, ``flip``).
+    ``options`` go to the pipeline's constructor (:class:`ZoeDepthPipeline`: ``mode``, ``flip``;
+    :class:`DA3Pipeline`: ``resolution``).
 
     Raises:
         ValueError: an unknown pipeline name, a bad input size or budget.

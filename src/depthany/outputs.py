@@ -19,6 +19,7 @@ File names, for an input ``photos/a/x.jpg`` written under ``out/`` (``base = out
     sbs         out/a/x_sbs.png           image | 50 px white | colour map
     controlnet  out/a/x_controlnet.png    8-bit, 3 channels, near = bright
     ply         out/a/x.ply               coloured point cloud (metric models; see depthany.geometry.pointcloud)
+    sky         out/a/x_sky.png           8-bit sky mask, 255 = sky (Depth Anything 3 mono/metric)
 """
 
 from __future__ import annotations
@@ -166,6 +167,14 @@ def _controlnet(ctx: OutputContext) -> list[Path]:
     return [depth_io.write_png8(ctx.path("_controlnet.png"), visual.controlnet_image(ctx.result))]
 
 
+def _sky(ctx: OutputContext) -> list[Path]:
+    sky = ctx.result.sky
+    if sky is None:
+        raise OutputFormatError(f"--format sky needs a model that predicts sky (da3-mono-large, da3-metric-large); "
+                                f"{ctx.result.model} does not")
+    return [depth_io.write_png8(ctx.path("_sky.png"), np.where(sky, 255, 0).astype(np.uint8))]
+
+
 FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
     OutputFormat("npy", _npy, (".npy",), "float32 (H, W) raw prediction"),
     OutputFormat("png16", _png16, ("_depth16.png", "_depth16.json"),
@@ -177,6 +186,7 @@ FORMATS: dict[str, OutputFormat] = {f.name: f for f in (
     OutputFormat("sbs", _sbs, ("_sbs.png",), "image | 50 px white | colour map"),
     OutputFormat("controlnet", _controlnet, ("_controlnet.png",), "ControlNet depth: 8-bit RGB, near = bright"),
     OutputFormat("ply", "depthany.geometry.pointcloud:write_result_ply", (".ply",), "coloured point cloud"),
+    OutputFormat("sky", _sky, ("_sky.png",), "8-bit sky mask, 255 = sky (Depth Anything 3 mono/metric)"),
 )}
 
 

@@ -21,6 +21,7 @@ from PIL import Image
 from torch import Tensor
 
 from .budget import DEFAULT_MAX_TOKENS, InputBudgetError
+from .geometry.resolve import resolve_intrinsics
 from .inference import Prepared, pipeline_for
 from .io.image import LoadedImage, as_rgb
 from .models import Network
@@ -40,12 +41,16 @@ class DepthPredictor:
     Images go through the model family's :class:`~depthany.inference.InferencePipeline` (the one path shared
     with the server, ``depthany bench``, validation and pseudo-labelling). The default fp32 PyTorch path runs
     under :func:`depthany.precision.strict_fp32` (no TF32 or bf16 shortcuts in matmuls and convolutions).
+    Depth Anything 3 mono/metric models (:class:`~depthany.models.DepthAnything3`) run the official DA3
+    preprocessing and sky fill (:class:`~depthany.inference.DA3Pipeline`; PyTorch only) and return relative depth
+    (DA3Mono) or metres (DA3Metric, from the camera's focal length: ``camera``, else EXIF, else a stated default).
     The V1 metric models (:class:`~depthany.models.ZoeDepth`) run the official ``infer_pil(img, pad_input=True,
     with_flip_aug=True)`` (:class:`~depthany.inference.ZoeDepthPipeline`); their raw network-size forward is
     :func:`depthany.zoe_pipeline.forward` on ``predictor.model``.
 
     Args:
-        model: the network (any device/dtype): a :class:`~depthany.models.DepthAnything` or a ZoeDepth.
+        model: the network (any device/dtype): a :class:`~depthany.models.DepthAnything`, a ZoeDepth or a
+            single-image :class:`~depthany.models.DepthAnything3`.
         spec: its zoo spec (preprocessing numbers, output kind, name).
         device: where inputs are sent; defaults to the model's device.
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (autocast).
@@ -61,6 +66,13 @@ class DepthPredictor:
             :mod:`depthany.budget`). An image whose official network input is larger runs at a smaller size
             that fits (its result's ``meta["input_budget"]["shrunk"]`` is True); one that cannot be fitted at all
             raises :class:`~depthany.budget.InputBudgetError`.
+        camera: the camera of the images, keyword arguments of :func:`depthany.geometry.resolve_intrinsics`
+            (``fx``, ``fy``, ``cx``, ``cy`` in pixels of the image as read, ``fov`` in degrees, ``fov_axis``,
+            ``intrinsics``); images without it use their EXIF, else a 60 degree field of view across the longer
+            side (with a warning for metric models). Used by models that need a focal length (DA3Metric).
+        pipeline_options: options of the model family's pipeline (Depth Anything 3: ``resolution="image"`` or
+            ``"network"``, see :class:`~depthany.inference.DA3Pipeline`; ZoeDepth: ``mode``, ``flip``, see
+            :class:`~depthany.inference.ZoeDepthPipeline`).
     """
 
     def __init__(
@@ -74,11 +86,20 @@ class DepthPredictor:
         backend: str = "torch",
         backend_options: dict[str, Any] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        camera: dict[str, Any] | None = None,
+        **pipeline_options: Any,
     ) -> None:
         check_precision(precision)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.pipeline = pipeline_for(spec, input_size, max_tokens)  # validates input_size and max_tokens
+        self.pipeline = pipeline_for(spec, input_size, max_tokens, **pipeline_options)  # validates the settings
+        self.pipeline_options = pipeline_options
+        self.camera = dict(camera or {})
+        if spec.arch.is_da3 and backend not in ("torch", "auto"):
+            raise ValueError(f"{spec.name}: Depth Anything 3 models run on the torch backend (the {backend} engine "
+                             "is not validated for them); use --backend torch")
+        if spec.arch.is_da3:
+            backend = "torch"  # "auto" picks the reference path for DA3
         self.model = model.eval()
         self.spec = spec
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -110,6 +131,8 @@ class DepthPredictor:
         backend: str = "torch",
         backend_options: dict[str, Any] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        camera: dict[str, Any] | None = None,
+        **pipeline_options: Any,
     ) -> DepthPredictor:
         """Load a zoo model (downloading through the HF cache if needed), an HF alias or a local file.
 
@@ -120,7 +143,8 @@ class DepthPredictor:
         """
         dev = pick_device(device)
         net, spec = load_model(model, weights, device=dev)
-        predictor = cls(net, spec, dev, precision, input_size, batch_size, backend, backend_options, max_tokens)
+        predictor = cls(net, spec, dev, precision, input_size, batch_size, backend, backend_options, max_tokens,
+                        camera, **pipeline_options)
         if predictor.backend != "torch":
             net.to("meta")
         return predictor
@@ -135,8 +159,10 @@ class DepthPredictor:
         """A predictor sharing this one's network and runner, with another input size and/or budget (and
         pipeline options, e.g. ZoeDepth's ``mode="evaluate"``, ``flip=False``)."""
         other = copy.copy(self)
+        options = {**self.pipeline_options, **pipeline_options}
         other.pipeline = pipeline_for(self.spec, input_size or self.input_size,
-                                      self.max_tokens if max_tokens is None else max_tokens, **pipeline_options)
+                                      self.max_tokens if max_tokens is None else max_tokens, **options)
+        other.pipeline_options = options
         other.input_size = other.pipeline.input_size
         return other
 
@@ -157,9 +183,16 @@ class DepthPredictor:
             ImageReadError: the image cannot be read (naming it).
             InputBudgetError: the image cannot be fitted into the budget (naming it when it has a path).
         """
-        loaded = as_rgb(image)
+        # Depth Anything 3's official reader, PIL's convert("RGB"), keeps the stored pixels (no EXIF turn)
+        loaded = as_rgb(image, exif_orientation=False) if self.spec.arch.is_da3 else as_rgb(image)
         try:
-            return loaded, self.pipeline.prepare(loaded.rgb)
+            if not self.pipeline.needs_intrinsics:
+                return loaded, self.pipeline.prepare(loaded.rgb)
+            h, w = loaded.size
+            k = resolve_intrinsics(w, h, exif=loaded.exif, orientation=loaded.orientation,
+                                   raw_size=loaded.raw_size if min(loaded.raw_size) > 0 else None,
+                                   warn=self.spec.output_kind == "metric_depth", **self.camera)
+            return loaded, self.pipeline.prepare(loaded.rgb, intrinsics=k)  # type: ignore[call-arg]
         except InputBudgetError as e:
             if loaded.path and not str(e).startswith(loaded.path):
                 raise InputBudgetError(f"{loaded.path}: {e}") from None
@@ -233,6 +266,7 @@ class DepthPredictor:
                 "backend": self.backend, "input_budget": prepared.fit.as_meta(),
                 "exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size,
                 "weights": self.spec.extra.get("weights")}
+        meta.update(self.pipeline.meta(prepared))
         extras = self.pipeline.extras(out, prepared)
         if extras:
             meta["extras"] = extras

@@ -554,7 +554,7 @@ _MINI = ModelSpec(
 
 # Depth Anything 3 (ByteDance-Seed/Depth-Anything-3: configs/*.yaml, README; see docs/depth_anything_3.md).
 # upper_bound_resize to 504 is the default of DepthAnything3.inference (api.py).
-DA3_PRE = Preprocess(input_size=504, output_align_corners=False, resize="upper_bound_resize")
+DA3_PRE = Preprocess(input_size=504, output_align_corners=False, resize="upper_bound_resize", pipeline="da3")
 DA3_METRIC_FOCAL = 300.0  # README: metric_depth = focal * net_output / 300 (focal in pixels)
 DA3_MONO_LAYERS = (4, 11, 17, 23)
 # Any-view sizes: tapped blocks (out_layers), alt_start (= qknorm_start = rope_start), DualDPT features and

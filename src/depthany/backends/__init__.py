@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..models import Network, ZoeDepth
+from ..models import DepthAnything3, Network, ZoeDepth
 from ..precision import check_precision
 from . import onnxruntime_backend, openvino_backend, torch_backend
 from .base import EXACT_TOLERANCE, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
@@ -114,6 +114,9 @@ def make_runner(backend: str, model: Network, precision: str = "fp32",
     chosen = resolve(backend, precision, dev)
     if chosen == "torch":
         return torch_backend.TorchRunner(model, precision, dev)
+    if isinstance(model, DepthAnything3):
+        raise ValueError(f"the {chosen} engine does not run Depth Anything 3 networks (not exported to ONNX); "
+                         "use backend='torch'")
     from .onnx_cache import model_onnx
 
     path = model_onnx(model, name)

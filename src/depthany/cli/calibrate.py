@@ -77,8 +77,9 @@ def calibrate() -> None:
 @calibrate.command("fit")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @model_options()
-@click.option("--kind", type=click.Choice(["relative", "metric"]), default="relative", show_default=True,
-              help="What a .npy SOURCE holds: relative disparity or metric depth in metres.")
+@click.option("--kind", type=click.Choice(["relative", "relative-depth", "metric"]), default="relative",
+              show_default=True, help="What a .npy SOURCE holds: relative disparity (V1/V2), relative depth up to "
+              "scale (Depth Anything 3; use --mode scale) or metric depth in metres.")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The photo of a .npy SOURCE (colours and EXIF for --ply).")
 @click.option("--points", type=click.Path(exists=True, dir_okay=False, path_type=Path),

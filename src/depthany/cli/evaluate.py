@@ -128,7 +128,7 @@ def _source(kw: dict[str, Any]) -> tuple[Any, bool]:
     predictor = DepthPredictor.from_pretrained(kw["model"], kw["weights"], device=kw["device"],
                                                precision=kw["precision"], input_size=kw["input_size"],
                                                max_tokens=kw["max_tokens"])
-    return ModelSource(predictor), predictor.spec.arch.head == "metric"
+    return ModelSource(predictor), predictor.spec.output_kind == "metric_depth"
 
 
 def _command_line() -> str:

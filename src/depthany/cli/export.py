@@ -42,6 +42,7 @@ def export(model: str | None, weights: Path | None, output: Path, static: str | 
     from ..export import ExportError, export_onnx, parity_path, parity_report
     from ..export.onnx import EXAMPLE_SIZE
     from ..export.parity import DEFAULT_SIZES
+    from ..models import DepthAnything3
     from ..weights import load_model
 
     if output.exists() and not overwrite:
@@ -54,6 +55,9 @@ def export(model: str | None, weights: Path | None, output: Path, static: str | 
         probes = ((batch, *size),)
     try:
         net, spec = load_model(model, weights)
+        if isinstance(net, DepthAnything3):
+            raise ValueError(f"{spec.name}: ONNX export covers the V1/V2, V1 metric and video models, not Depth "
+                             "Anything 3 (it runs on the torch backend)")
         click.echo(f"exporting {spec.name} ({'static ' + f'{batch}x3x{size[0]}x{size[1]}' if static else 'dynamic'})"
                    f" to {output} ...", err=True)
         export_onnx(net, output, dynamic=static is None, size=size, batch=batch, opset=opset)

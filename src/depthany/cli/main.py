@@ -23,6 +23,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "calibrate": ("depthany.cli.calibrate", "calibrate", "Turn relative predictions into metric depth from known distances."),
     "export": ("depthany.cli.export", "export", "Export a model to ONNX with a parity report."),
     "bench": ("depthany.cli.bench", "bench", "Measure latency, throughput and memory per backend."),
+    "multiview": ("depthany.cli.multiview", "multiview",
+                  "Depth and camera poses from several photos of one scene (Depth Anything 3 any-view)."),
     "video": ("depthany.cli.video", "video", "Depth for videos, image sequences, webcams and streams."),
     "serve": ("depthany.cli.serve", "serve", "Run the REST service."),
     "demo": ("depthany.cli.demo", "demo", "Run the web demo."),

@@ -3,6 +3,10 @@
     depthany predict photo.jpg --model da2-small --out depth/ --format npy,color
     depthany predict photos/ list.txt "shots/**/*.png" --model da2-large --out depth/ --format png16,sbs
     depthany predict photo.jpg --weights my_model.safetensors --out depth/ --format npy
+    depthany predict photo.jpg --model da3-metric-large --fx 1400 --out depth/ --format npy,ply
+
+Depth Anything 3 (``da3-mono-large``: relative depth, ``da3-metric-large``: metres) writes maps at the image's size
+by default; ``--resolution network`` keeps the official processing resolution (the official output, exactly).
 
 Exit status: 0 when every input succeeded, 1 when any input failed (the others are still processed and
 written), 2 for a usage or set-up error (bad option, model or weights not available).
@@ -48,8 +52,15 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder; sub-folders of the inputs are mirrored.")
 @click.option("--format", "-f", "formats", default="npy,color", show_default=True,
-              help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply.")
+              help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply, sky.")
 @model_options(cmap=True)
+@click.option("--resolution", type=click.Choice(["image", "network"]), default="image", show_default=True,
+              help="Depth Anything 3: maps at the image's size, or at the network's processing resolution (the "
+                   "official output). (Depth Anything 3's --input-size is process_res, the longest side: 504.)")
+@click.option("--exif-orientation", type=click.Choice(["apply", "ignore"]), default=None,
+              help="Turn photos by their EXIF orientation (like viewers and cv2.imread, the V1/V2 readers), or use "
+                   "the stored pixels (like PIL's convert('RGB'), the official Depth Anything 3 reader) "
+                   "[default: the model family's official reader: ignore for Depth Anything 3, else apply].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images of the same network size per forward pass.")
 @click.option("--backend", default="auto", show_default=True,
@@ -63,12 +74,14 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
 @click.option("--png16-scale", type=float, help="Fixed png16 quantisation: value = offset + scale * q "
               "(e.g. 0.001 for millimetres). Default: each image's min..max over 0..65535.")
 @click.option("--png16-offset", type=float, help="Offset for --png16-scale (default 0).")
-@click.option("--fx", type=float, help="ply: focal length in pixels (default: EXIF, else a 60 degree field of view).")
-@click.option("--fov", type=float, help="ply: horizontal field of view in degrees.")
+@click.option("--fx", type=float, help="Focal length in pixels of the input image, for ply and DA3Metric's metres "
+              "(default: EXIF, else a 60 degree field of view).")
+@click.option("--fov", type=float, help="Horizontal field of view in degrees (instead of --fx).")
 def predict(inputs: tuple[str, ...], out_dir: Path, formats: str, model: str | None, weights: Path | None,
-            device: str, precision: str, input_size: int | None, cmap: str, max_tokens: int, batch_size: int,
-            backend: str, alpha_background: str, max_pixels: int, skip_existing: bool, png16_scale: float | None,
-            png16_offset: float | None, fx: float | None, fov: float | None) -> None:
+            device: str, precision: str, input_size: int | None, cmap: str, max_tokens: int, resolution: str,
+            exif_orientation: str | None, batch_size: int, backend: str, alpha_background: str, max_pixels: int,
+            skip_existing: bool, png16_scale: float | None, png16_offset: float | None, fx: float | None,
+            fov: float | None) -> None:
     """Predict depth for INPUTS: image files, folders (searched recursively), globs or .txt lists."""
     from ..batch import BatchReport, check_formats, plan_batch, predict_files
     from ..io.image import parse_background
@@ -89,14 +102,16 @@ def predict(inputs: tuple[str, ...], out_dir: Path, formats: str, model: str | N
     ply_options = _ply_options(fx, fov)
 
     if plan.items:
-        predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, backend, max_tokens)
+        predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, backend, max_tokens,
+                                    resolution, ply_options)
         try:
             check_formats(predictor, plan.formats)
         except ValueError as e:
             _setup_error(str(e))
         report = predict_files(predictor, plan, out_dir, cmap=cmap, max_pixels=max_pixels, background=background,
                                png16_scale=png16_scale, png16_offset=png16_offset, options={"ply": ply_options},
-                               log=lambda m: click.echo(m, err=True), progress=True)
+                               log=lambda m: click.echo(m, err=True), progress=True,
+                               exif_orientation=None if exif_orientation is None else exif_orientation == "apply")
     else:
         report = BatchReport.from_plan(plan)
     summarize(report, out_dir)
@@ -115,9 +130,25 @@ def summarize(report: BatchReport, out_dir: Path) -> None:
 
 
 def _load_predictor(model: str | None, weights: Path | None, device: str, precision: str,
-                    input_size: int | None, batch_size: int, backend: str, max_tokens: int) -> Any:
+                    input_size: int | None, batch_size: int, backend: str, max_tokens: int,
+                    resolution: str = "image", camera: dict[str, Any] | None = None) -> Any:
     from .. import zoo
     from ..predictor import DepthPredictor
+    from ..weights import resolve_spec
+
+    named = None if weights is not None or model is None else model
+    if named is not None and not Path(named).exists():
+        try:
+            spec = resolve_spec(named)
+        except ValueError:
+            spec = None
+        if spec is not None and spec.arch.views is not None:
+            _setup_error(f"{spec.name} is an any-view Depth Anything 3 model: it takes several views of one scene; "
+                         f"run `depthany multiview IMG... --model {spec.name} --out DIR`")
+        if spec is not None and resolution == "network" and not spec.arch.is_da3:
+            _setup_error(f"--resolution network is for Depth Anything 3 models; {spec.name} writes at the image's "
+                         "size")
+    options: dict[str, Any] = {"resolution": resolution} if resolution != "image" else {}
 
     default = model is None and weights is None
     if default:
@@ -126,12 +157,17 @@ def _load_predictor(model: str | None, weights: Path | None, device: str, precis
     try:
         predictor = DepthPredictor.from_pretrained(model, weights, device=device, precision=precision,  # type: ignore[arg-type]
                                                    input_size=input_size, batch_size=batch_size, backend=backend,
-                                                   max_tokens=max_tokens)
+                                                   max_tokens=max_tokens, camera=camera, **options)
+    except TypeError as e:
+        if "resolution" not in str(e):
+            raise
+        _setup_error("--resolution network is for Depth Anything 3 models; this model writes at the image's size")
     except (ValueError, OSError, ImportError, RuntimeError) as e:
         hint = f"\n  {REAL_MODELS_HINT}" if default else ""
         _setup_error(f"{e}{hint}")
     spec = predictor.spec
-    what = "metric depth [m]" if spec.arch.head == "metric" else "relative disparity"
+    what = {"metric_depth": "metric depth [m]", "relative_depth": "relative depth"}.get(spec.output_kind,
+                                                                                       "relative disparity")
     click.echo(f"model {spec.name} ({what}), device {predictor.device}, {precision}, input size "
                f"{predictor.input_size}, budget {predictor.max_tokens:,} tokens, backend {predictor.backend}", err=True)
     return predictor

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from .. import zoo
 from ..models.da3 import DepthAnything3, RefViewStrategy
@@ -114,6 +115,25 @@ class MultiViewPrediction:
     plans: list[ResizePlan]
 
 
+def prepare_views(images: Sequence[np.ndarray], pre: zoo.Preprocess = zoo.DA3_PRE, process_res: int | None = None
+                  ) -> tuple[Tensor, list[ResizePlan]]:
+    """Views -> the (S, 3, h, w) float32 network input and each view's plan (all views must reach one size).
+
+    Raises:
+        ValueError: no views, or views whose processing sizes differ (the official code would centre-crop them
+            all to the smallest; resize them to one size first).
+    """
+    if len(images) == 0:
+        raise ValueError("predict_views needs at least one view")
+    tensors, plans = zip(*(preprocess(img, pre, process_res) for img in images))
+    sizes = sorted({p.final for p in plans})
+    if len(sizes) > 1:
+        detail = ", ".join(f"view {i}: {p.image[0]}x{p.image[1]} -> {p.final[0]}x{p.final[1]}"
+                           for i, p in enumerate(plans))
+        raise ValueError(f"views reach different processing sizes ({detail}); give views of one size")
+    return torch.stack(tensors), list(plans)
+
+
 @torch.inference_mode()
 def predict_views(model: DepthAnything3, images: Sequence[np.ndarray],
                   ref_view_strategy: RefViewStrategy = "saddle_balanced", pre: zoo.Preprocess = zoo.DA3_PRE,
@@ -127,22 +147,20 @@ def predict_views(model: DepthAnything3, images: Sequence[np.ndarray],
         pre, process_res: as :func:`predict_mono`.
 
     Raises:
-        ValueError: no views, or views whose processing sizes differ (the official code would centre-crop them
-            all to the smallest; resize them to one size first).
+        ValueError: no views, or views whose processing sizes differ (see :func:`prepare_views`).
     """
     if not model.is_multiview:
         raise ValueError("predict_views needs an any-view model (da3-small, da3-base, ...); use predict_mono")
-    if len(images) == 0:
-        raise ValueError("predict_views needs at least one view")
-    tensors, plans = zip(*(preprocess(img, pre, process_res) for img in images))
-    sizes = sorted({p.final for p in plans})
-    if len(sizes) > 1:
-        detail = ", ".join(f"view {i}: {p.image[0]}x{p.image[1]} -> {p.final[0]}x{p.final[1]}"
-                           for i, p in enumerate(plans))
-        raise ValueError(f"views reach different processing sizes ({detail}); give views of one size")
+    x, plans = prepare_views(images, pre, process_res)
+    return views_from_input(model, x, plans, ref_view_strategy)
+
+
+@torch.inference_mode()
+def views_from_input(model: DepthAnything3, x: Tensor, plans: Sequence[ResizePlan],
+                     ref_view_strategy: RefViewStrategy = "saddle_balanced") -> MultiViewPrediction:
+    """The network part of :func:`predict_views`: (S, 3, h, w) normalised views -> :class:`MultiViewPrediction`."""
     device, dtype = _device_dtype(model)
-    x = torch.stack(tensors)[None].to(device=device, dtype=dtype)
-    out = model.forward_views(x, ref_view_strategy)
+    out = model.forward_views(x[None].to(device=device, dtype=dtype), ref_view_strategy)
     return MultiViewPrediction(out.depth[0].float().cpu().numpy(), out.conf[0].float().cpu().numpy(),
                                out.extrinsics[0].float().cpu().numpy(), out.intrinsics[0].float().cpu().numpy(),
                                int(out.reference[0]), list(plans))

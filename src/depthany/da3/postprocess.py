@@ -19,6 +19,7 @@ statistics are shared by all images of a batch; here each image is filled from i
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 SKY_FILL_THRESHOLD = 0.3  # sky score >= this: the pixel's depth is replaced
@@ -81,3 +82,14 @@ def metric_depth(depth: Tensor, fx: float | Tensor, fy: float | Tensor, metric_f
         metric_focal: the model's reference focal length (300 px for DA3Metric-Large, ``zoo``).
     """
     return depth * (((fx + fy) / 2) / metric_focal)
+
+
+def resize_map(values: Tensor, size: tuple[int, int]) -> Tensor:
+    """(h, w) map at processing resolution -> (H, W) at ``size``: bilinear with pixel areas aligned
+    (``align_corners=False``, like ``cv2.resize`` INTER_LINEAR) and antialiased when shrinking (a triangle filter as
+    wide as the scale, like Pillow's BILINEAR); unchanged when the sizes agree. The official code has no such step
+    (its outputs stay at processing resolution); this is depthany's rule for ``resolution="image"``."""
+    if tuple(values.shape[-2:]) == tuple(size):
+        return values
+    return F.interpolate(values[None, None].float(), size=size, mode="bilinear", align_corners=False,
+                         antialias=True)[0, 0]

@@ -135,6 +135,23 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
+def to_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """An (H, W, 3) RGB array as the 8 bits the official reader hands the network.
+
+    uint8 is returned as is; uint16 keeps its high byte (what depthany's reader does to 16-bit files, see
+    :mod:`depthany.io.image`); floats in [0, 1] are rounded to ``round(x * 255)``.
+
+    Raises:
+        TypeError / ValueError: naming ``name``, for other dtypes or shapes.
+    """
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3:
+        if image.dtype == np.uint16:
+            return (image >> 8).astype(np.uint8)
+        if np.issubdtype(image.dtype, np.floating):
+            return np.clip(np.rint(image.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return check_image(image, name)
+
+
 def normalize(image: np.ndarray, pre: zoo.Preprocess = zoo.DA3_PRE) -> Tensor:
     """Step 3: (h, w, 3) uint8 -> (3, h, w) float32 ``(x / 255 - mean) / std``, computed in float32."""
     t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(torch.float32).div(255)
@@ -177,3 +194,12 @@ def scale_intrinsics(k: np.ndarray, plan: ResizePlan) -> np.ndarray:
         out[..., 0, :] *= w2 / float(w1)
         out[..., 1, :] *= h2 / float(h1)
     return out
+
+
+def processed_image(x: Tensor, pre: zoo.Preprocess = zoo.DA3_PRE) -> np.ndarray:
+    """The official ``processed_images`` of a normalised network input: (..., 3, h, w) -> (..., h, w, 3) uint8,
+    ``uint8(clip(x * std + mean, 0, 1) * 255)`` in float64 (truncated, as ``DepthAnything3._add_processed_images``
+    does; the colours of the official point-cloud exports)."""
+    v = np.moveaxis(x.detach().cpu().numpy(), -3, -1)
+    v = v * np.array(pre.std) + np.array(pre.mean)
+    return (np.clip(v, 0, 1) * 255).astype(np.uint8)

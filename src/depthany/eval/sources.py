@@ -54,7 +54,7 @@ class ModelSource(PredictionSource):
     def __init__(self, predictor: DepthPredictor, flip_tta: bool = False) -> None:
         self.predictor = predictor
         self.flip_tta = flip_tta
-        self.kind = "depth" if predictor.spec.arch.head == "metric" else "disparity"
+        self.kind = "disparity" if predictor.spec.output_kind == "relative_disparity" else "depth"
         self._zoe: dict[bool, DepthPredictor] = {}
 
     def _zoe_predictor(self) -> DepthPredictor:

@@ -7,9 +7,10 @@ depth ``z``::
 
     x = (u - cx) / fx * z,   y = (v - cy) / fy * z.
 
-Only metric depth can be back-projected. A relative prediction is affine-invariant *disparity* with an unknown
-scale and shift; inverting it gives a shape that is not even a scaled copy of the scene (planes bend), so it is
-refused. Calibrate it first (:mod:`depthany.geometry.calibrate`).
+Only depth can be back-projected: metric depth, or relative depth (Depth Anything 3 mono: depth up to one
+unknown scale, giving a scaled copy of the scene). A relative V1/V2 prediction is affine-invariant *disparity*
+with an unknown scale and shift; inverting it gives a shape that is not even a scaled copy of the scene (planes
+bend), so it is refused. Calibrate it first (:mod:`depthany.geometry.calibrate`).
 
 Flying pixels: at a depth discontinuity the network output is smooth, so pixels between a foreground edge and
 the background get in-between depths and float in space as streaks. :func:`flying_pixel_mask` flags a pixel
@@ -33,19 +34,21 @@ DEFAULT_FLYING_RTOL = 0.05
 
 
 def metric_depth_array(depth: Any, name: str = "depth") -> np.ndarray:
-    """(H, W) float array of metres from an array or a metric :class:`~depthany.result.DepthResult`.
+    """(H, W) float array of metres from an array or a metric :class:`~depthany.result.DepthResult`; a
+    relative-depth result (DA3Mono: depth up to scale) passes too, and back-projects to a scaled copy of the scene
+    in unknown units.
 
     Raises:
         ValueError: a relative-disparity result (calibrate it first), or not a 2-D array.
     """
     kind = getattr(depth, "kind", None)
     if kind is not None:
-        if kind != "metric_depth":
+        if kind not in ("metric_depth", "relative_depth"):
             raise ValueError(
                 f"{name} is {kind!r} from model {getattr(depth, 'model', '?')!r}: relative disparity has an "
                 "unknown scale and shift, so it has no metres to project. Use a metric model "
-                "(da2-metric-indoor-*/da2-metric-outdoor-*) or calibrate it with known distances first "
-                "(depthany calibrate fit ..., or depthany.geometry.fit_calibration)")
+                "(da2-metric-indoor-*/da2-metric-outdoor-*, da3-metric-large) or calibrate it with known distances "
+                "first (depthany calibrate fit ..., or depthany.geometry.fit_calibration)")
         depth = depth.values
     arr = np.asarray(depth)
     if arr.ndim != 2:

@@ -37,7 +37,8 @@ from .robust import CalibrationError, FitMode, robust_disparity_fit
 
 FORMAT = "depthany-calibration"
 VERSION = 1
-InputKind = Literal["relative_disparity", "metric_depth"]
+InputKind = Literal["relative_disparity", "relative_depth", "metric_depth"]
+INPUT_KINDS: tuple[str, ...] = ("relative_disparity", "relative_depth", "metric_depth")
 MODES = ("auto", "scale_shift", "scale")
 
 
@@ -47,7 +48,7 @@ class CalibrationWarning(UserWarning):
 
 def _as_disparity(values: np.ndarray, kind: str) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
-    if kind == "metric_depth":
+    if kind in ("metric_depth", "relative_depth"):  # depth (Depth Anything 3 relative depth: up to scale)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(v > 0, 1.0 / v, np.nan)
     return v
@@ -66,7 +67,8 @@ class Calibration:
             ``abs_rel_max``; over all anchors: ``mae_m_all``, ``abs_rel_median_all``; and ``invalid_fraction``
             (share of the fitted map's pixels left without depth).
         source: where the anchors came from.
-        input_kind: what ``d`` was: ``"relative_disparity"`` (d as predicted) or ``"metric_depth"`` (d = 1/depth).
+        input_kind: what ``d`` was: ``"relative_disparity"`` (d as predicted), ``"relative_depth"`` (Depth Anything
+            3's depth up to scale; d = 1/depth, where ``mode="scale"`` is exact) or ``"metric_depth"`` (d = 1/depth).
         model: the model whose output was calibrated; raw output scales differ by model.
         inlier_tol: relative depth error accepted as inlier.
         depth_range: (min, max) metres of the inlier anchors: the range the fit is supported by.
@@ -94,8 +96,8 @@ class Calibration:
         if not (math.isfinite(self.scale) and self.scale > 0 and math.isfinite(self.shift)):
             raise ValueError(f"calibration needs a finite scale > 0 and a finite shift, got {self.scale}, "
                              f"{self.shift}")
-        if self.input_kind not in ("relative_disparity", "metric_depth"):
-            raise ValueError(f"input_kind must be 'relative_disparity' or 'metric_depth', got {self.input_kind!r}")
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind must be one of {', '.join(INPUT_KINDS)}, got {self.input_kind!r}")
 
     # ------------------------------------------------------------------------------------------ applying
 
@@ -321,8 +323,8 @@ def fit_calibration(
     """
     values, res_kind, res_model = _prediction(prediction)
     kind_ = kind or res_kind
-    if kind_ not in ("relative_disparity", "metric_depth"):
-        raise ValueError(f"kind must be 'relative_disparity' or 'metric_depth', got {kind_!r}")
+    if kind_ not in INPUT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(INPUT_KINDS)}, got {kind_!r}")
     if values.ndim != 2:
         raise ValueError(f"prediction must be an (H, W) map, got shape {values.shape}")
     if mode not in MODES:

@@ -118,9 +118,10 @@ def write_result_ply(
     flying_rtol: float = DEFAULT_FLYING_RTOL,
     max_depth: float | None = None,
     mask: np.ndarray | None = None,
+    drop_sky: bool = True,
     ascii: bool = False,
 ) -> Path:
-    """A metric :class:`~depthany.result.DepthResult` as a coloured point cloud.
+    """A metric (or relative-depth) :class:`~depthany.result.DepthResult` as a coloured point cloud.
 
     Intrinsics: ``intrinsics`` (an :class:`Intrinsics` or 3x3 K), ``fx`` (pixels; ``fy`` defaults to ``fx``,
     ``cx``/``cy`` to the image centre) or ``fov`` (degrees along ``fov_axis``) if given, else the photo's EXIF
@@ -136,6 +137,8 @@ def write_result_ply(
             :func:`depthany.geometry.flying_pixel_mask`).
         max_depth: drop depth >= this many metres (sky sits near the model's maximum: 20 m / 80 m).
         mask: (H, W) bool, True = keep.
+        drop_sky: drop the pixels of the result's sky mask (Depth Anything 3: their depth is a fill value, the
+            0.99 quantile of the other pixels, not a surface).
         ascii: ASCII PLY instead of binary.
 
     Returns:
@@ -145,6 +148,9 @@ def write_result_ply(
         ValueError: relative disparity, mismatched sizes, bad options.
     """
     depth = metric_depth_array(result, "result")
+    sky = getattr(result, "sky", None)
+    if drop_sky and sky is not None and sky.shape == depth.shape:
+        mask = ~sky if mask is None else (np.asarray(mask, dtype=bool) & ~sky)
     if rgb is not None:
         im = np.asarray(rgb)
         if im.ndim != 3 or im.shape[:2] != depth.shape or im.shape[2] < 3:
@@ -156,8 +162,9 @@ def write_result_ply(
         warnings.warn(f"{path}: no valid points left (all {depth.size} pixels invalid, masked or flying); "
                       "writing an empty point cloud", UserWarning, stacklevel=2)
     colours = cloud.colors(np.asarray(rgb)) if rgb is not None else None
+    unit = "metres" if getattr(result, "kind", "metric_depth") == "metric_depth" else "relative units (unknown scale)"
     comments = [
-        "depthany point cloud: metres, OpenCV camera frame (x right, y down, z forward)",
+        f"depthany point cloud: {unit}, OpenCV camera frame (x right, y down, z forward)",
         f"model {getattr(result, 'model', 'unknown')}",
         f"intrinsics fx {k.fx:.6g} fy {k.fy:.6g} cx {k.cx:.6g} cy {k.cy:.6g} width {k.width} height {k.height}",
         f"intrinsics_source {k.source}",

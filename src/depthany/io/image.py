@@ -192,6 +192,7 @@ def read_image(
     source: str | Path | bytes | Image.Image,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     alpha_background: tuple[int, int, int] | None = DEFAULT_BACKGROUND,
+    exif_orientation: bool = True,
 ) -> LoadedImage:
     """Decode an image file (or bytes, or a PIL image) to RGB uint8 with EXIF orientation applied.
 
@@ -204,6 +205,9 @@ def read_image(
             read from the header, before anything is decoded.
         alpha_background: RGB colour (0..255) that transparent pixels are composited on; None drops alpha and
             keeps the stored colours (what ``cv2.imread`` does).
+        exif_orientation: turn the pixels as the EXIF orientation says (what ``cv2.imread`` and viewers do);
+            False keeps the stored orientation (what ``PIL.Image.open(path).convert("RGB")`` does, the official
+            Depth Anything 3 reader); the result's ``orientation`` is then 1 (nothing applied).
 
     Returns:
         a :class:`LoadedImage` with ``rgb`` (H, W, 3) uint8.
@@ -239,11 +243,15 @@ def read_image(
             raise ImageReadError(f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} "
                                  "(possible decompression bomb); raise --max-pixels if the file is trusted")
         orientation, exif = _exif_fields(img)
+        if not exif_orientation:
+            orientation = 1  # the stored pixels, unturned: EXIF focal lengths still apply to them as they are
         img.load()
         raw_size = (img.size[1], img.size[0])
         cmyk_jpeg = img.mode == "CMYK" and img.format == "JPEG"
         try:
-            if isinstance(source, Image.Image):  # the caller's image: leave it as it is
+            if not exif_orientation:
+                pass
+            elif isinstance(source, Image.Image):  # the caller's image: leave it as it is
                 img = ImageOps.exif_transpose(img) or img
             else:  # our own: no full copy when there is nothing to turn (Pillow copies otherwise)
                 ImageOps.exif_transpose(img, in_place=True)

@@ -1,8 +1,9 @@
 """8-bit pictures of a depth result: colour map, gray, ControlNet conditioning and side by side.
 
 Every picture shows *nearness*, so near is bright (gray, ControlNet) or warm (``Spectral_r``: red) whatever
-the model: relative models output disparity (bigger = nearer) which is shown as is; metric models output depth
-in metres, which is shown as inverse depth 1/d (pixels with d <= 0 or non-finite count as invalid). Each
+the model: relative V1/V2 models output disparity (bigger = nearer) which is shown as is; metric models (metres)
+and Depth Anything 3's relative depth (bigger = farther) are shown as inverse depth 1/d (pixels with d <= 0 or
+non-finite count as invalid), the way the official DA3 ``visualize_depth`` shows depth. Each
 picture is normalised to its own min..max, the way the official scripts do it, so colours are not comparable
 across images.
 """
@@ -18,10 +19,10 @@ SBS_MARGIN = 50  # white gap between the image and the depth picture, as in the 
 
 
 def nearness(result: DepthResult) -> np.ndarray:
-    """(H, W) float32 that grows towards the camera: disparity for relative models, 1/depth (1/m) for
-    metric ones (NaN where depth <= 0 or not finite)."""
+    """(H, W) float32 that grows towards the camera: the values of relative disparity, 1/depth for depth
+    (metric: 1/m; relative depth: up to scale), NaN where depth <= 0 or not finite."""
     v = np.asarray(result.values, dtype=np.float32)
-    if not result.is_metric:
+    if not result.is_depth:
         return v
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.isfinite(v) & (v > 0), 1.0 / v, np.nan).astype(np.float32)

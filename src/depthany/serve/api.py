@@ -127,8 +127,8 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
 
     model_info = {
         "id": spec.name, "object": "model", "family": spec.arch.family, "encoder": spec.arch.encoder.name,
-        "kind": "metric_depth" if spec.arch.head == "metric" else "relative_disparity",
-        "unit": "m" if spec.arch.head == "metric" else None, "max_depth": spec.arch.max_depth,
+        "kind": spec.output_kind,
+        "unit": "m" if spec.output_kind == "metric_depth" else None, "max_depth": spec.arch.max_depth,
         "input_size": predictor.input_size, "max_tokens": predictor.max_tokens, "precision": predictor.precision,
         "device": str(predictor.device),
         "licence": spec.licence, "description": spec.description,

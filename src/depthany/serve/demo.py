@@ -178,7 +178,9 @@ class DemoBackend:
                             extra=extra)[0]
         npy = write_npy(run / f"{stem}_depth.npy", result.values)
         ply = view = None
-        lines = [f"**{result.model}**: {'metric depth in metres' if result.is_metric else 'relative disparity (bigger = nearer, no unit)'}",
+        what = {"metric_depth": "metric depth in metres", "relative_depth": "relative depth (bigger = farther, no unit)"
+                }.get(result.kind, "relative disparity (bigger = nearer, no unit)")
+        lines = [f"**{result.model}**: {what}",
                  f"range {float(np.nanmin(result.values)):.4g} .. {float(np.nanmax(result.values)):.4g}, "
                  f"image {result.values.shape[1]}x{result.values.shape[0]}, network "
                  f"{result.network_size[1]}x{result.network_size[0]}, inference {elapsed:.2f} s",

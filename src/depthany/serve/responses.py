@@ -102,6 +102,7 @@ def _metadata(result: DepthResult) -> dict[str, Any]:
         "min": float(finite.min()) if finite.size else None,
         "max": float(finite.max()) if finite.size else None,
         "meaning": ("depth in metres along the optical axis" if result.is_metric else
+                    "relative depth: bigger = farther, unknown scale, no unit" if result.is_depth else
                     "relative disparity: bigger = nearer, unknown scale and shift, no unit"),
     }
 

@@ -312,14 +312,17 @@ def process_video(
             if not isinstance(source, FrameSource):
                 src.close()
             raise
-    metric = predictor.spec.arch.head == "metric" or calibration is not None
+    # depth (metres, or Depth Anything 3's relative depth) is shown as 1/depth and stored as predicted
+    kind_ = "metric_depth" if calibration is not None else predictor.spec.output_kind
+    metric = kind_ != "relative_disparity"
     temporal = opts.temporal or ("none" if metric else "ema")
     aligner = TemporalAligner(momentum=opts.momentum) if temporal == "ema" else None
     colour_range = AdaptiveRange(opts.range, opts.range_rate, vmin=opts.vmin, vmax=opts.vmax)
-    kind, unit = ("metric_depth", "m") if metric else ("relative_disparity", None)
+    kind, unit = kind_, ("m" if kind_ == "metric_depth" else None)
     meta = {"kind": kind, "unit": unit, "model": predictor.spec.name, "source": src.name, "fps": src.fps,
             "time_base": [src.time_base.numerator, src.time_base.denominator], "temporal": temporal,
-            "values": ("depth in metres" if metric else
+            "values": ("depth in metres" if kind == "metric_depth" else
+                       "relative depth (bigger = farther, unknown scale), as predicted" if metric else
                        "relative disparity in the frame of the temporal reference: raw = (value - shift) / scale")}
     report = VideoReport(src.describe(), Path(output) if output is not None else None,
                          Path(opts.raw_path) if opts.raw_path is not None else None, fps=src.fps, kind=kind, unit=unit)

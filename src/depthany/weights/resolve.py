@@ -9,7 +9,15 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything, ImageNetwork, Network, VideoDepthAnything, ZoeDepth, build_network
+from ..models import (
+    DepthAnything,
+    DepthAnything3,
+    ImageNetwork,
+    Network,
+    VideoDepthAnything,
+    ZoeDepth,
+    build_network,
+)
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -160,9 +168,11 @@ def load_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[ImageNetwork, zoo.ModelSpec]:
-    """Build and strictly load a model: a :class:`~depthany.models.DepthAnything`, or a
-    :class:`~depthany.models.ZoeDepth` for the V1 metric models (``da1-metric-*``, ZoeDepth checkpoints).
+) -> tuple[ImageNetwork | DepthAnything3, zoo.ModelSpec]:
+    """Build and strictly load a single-image model: a :class:`~depthany.models.DepthAnything`, a
+    :class:`~depthany.models.ZoeDepth` for the V1 metric models (``da1-metric-*``, ZoeDepth checkpoints), or a
+    :class:`~depthany.models.DepthAnything3` for DA3Mono / DA3Metric (not the video and any-view models, see
+    :func:`load_network`).
 
     Args:
         model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
@@ -184,11 +194,12 @@ def load_model(
     if spec.arch.temporal is not None:
         raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
                            "load it with depthany.weights.load_video_model and run depthany.video.vda")
-    if spec.arch.is_da3:
-        raise WeightsError(f"{spec.name} is a Depth Anything 3 model, which this loader does not build; use "
-                           "depthany.weights.load_network and the functions of depthany.da3")
+    if spec.arch.is_da3 and spec.arch.views is not None:
+        raise WeightsError(f"{spec.name} is an any-view Depth Anything 3 model, which takes several views of a scene; "
+                           "use depthany.multiview.MultiViewPredictor (depthany multiview) or "
+                           "depthany.weights.load_network")
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, DepthAnything | ZoeDepth)
+    assert isinstance(net, DepthAnything | ZoeDepth | DepthAnything3)
     return net, spec
 
 

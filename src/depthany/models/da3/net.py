@@ -128,8 +128,15 @@ class DepthAnything3(nn.Module):
         return MultiViewOutput(views["depth"], views["depth_conf"], extrinsics, intrinsics, pose, ref,
                                views.get("ray"), views.get("ray_conf"))
 
-    def forward(self, x: Tensor) -> MonoOutput | MultiViewOutput:
-        return self.forward_views(x) if self.is_multiview else self.forward_mono(x)
+    def forward(self, x: Tensor) -> Tensor:
+        """DA3Mono / DA3Metric as a plain tensor function, the interface of every inference engine
+        (:mod:`depthany.backends`): (B, 3, H, W) normalised images -> (B, 2, H, W): channel 0 the depth before the
+        sky fill, channel 1 the sky score (:class:`MonoOutput` stacked). Any-view models use :meth:`forward_views`.
+        """
+        if self.is_multiview:
+            raise ValueError("this is an any-view model: call forward_views with (B, S, 3, H, W) views")
+        out = self.forward_mono(x)
+        return torch.stack((out.depth, out.sky), dim=1)
 
 
 def build_da3(arch: Arch, device: torch.device | str | None = None) -> DepthAnything3:
