@@ -181,17 +181,39 @@ def load_model(
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
-    if spec.arch.zoe is not None:
-        raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
-                         "and run it with depthany.zoe_pipeline (infer_pil)")
     if spec.arch.temporal is not None:
         raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
                            "load it with depthany.weights.load_video_model and run depthany.video.vda")
+    _check_image_model(spec)
+    net = _build_and_load(ckpt, spec, device, dtype)
+    assert isinstance(net, DepthAnything)
+    return net, spec
+
+
+def _check_image_model(spec: zoo.ModelSpec) -> None:
+    """Refuse the families :func:`load_model` does not build (ZoeDepth, Depth Anything 3), saying what to use."""
+    if spec.arch.zoe is not None:
+        raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
+                         "and run it with depthany.zoe_pipeline (infer_pil)")
     if spec.arch.is_da3:
         raise WeightsError(f"{spec.name} is a Depth Anything 3 model, which this loader does not build; use "
                            "depthany.weights.load_network and the functions of depthany.da3")
+
+
+def load_image_or_video_model(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[DepthAnything | VideoDepthAnything, zoo.ModelSpec]:
+    """:func:`load_video_model` for Video Depth Anything weights, else :func:`load_model`, reading the file once
+    (what ``depthany video`` and video evaluation load). Arguments and errors as :func:`load_model`."""
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None
+    if spec.arch.temporal is None:
+        _check_image_model(spec)
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, DepthAnything)
+    assert isinstance(net, (DepthAnything, VideoDepthAnything))
     return net, spec
 
 
