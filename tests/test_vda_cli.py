@@ -157,6 +157,16 @@ def test_metric_model_stitches_without_alignment(tmp_path, clip) -> None:
         ref = official_infer_video_depth(lambda x: official_forward(sd, spec.arch, x)[0], clip[2], SIZE, metric=True)
         aligned = official_infer_video_depth(lambda x: official_forward(sd, spec.arch, x)[0], clip[2], SIZE)
     assert rel_err(got, ref) <= 1e-4 and rel_err(got, aligned) > 1e-3
+    # 16-bit frames: the same values to 16-bit precision, with the sequence's timing
+    from depthany.io.depth import read_png16
+
+    r = invoke(clip[1], "--weights", tmp_path / "m.safetensors", "--input-size", SIZE, "--no-video", "--raw", "png16",
+               "--raw-out", tmp_path / "png")
+    assert r.exit_code == 0, r.output
+    pngs = [read_png16(tmp_path / "png" / f"frame_{i:06d}.png") for i in range(N)]
+    assert pngs[0][1]["unit"] == "m" and not (tmp_path / "png" / f"frame_{N:06d}.png").exists()
+    assert rel_err(np.stack([v for v, _ in pngs]), got) <= 2 / 65535
+    assert json.loads((tmp_path / "png" / "sequence.json").read_text())["frames"] == N
 
 
 def test_cli_refuses_mixed_up_options(tmp_path, official, clip) -> None:
@@ -235,3 +245,57 @@ def test_live_sources_stream_and_budget_notes_are_logged(tmp_path, tiny) -> None
     report = process_video(LiveSource(frames), shrunk, None, VideoOptions(raw_format="npz", raw_path=tmp_path / "b.npz"),
                            log=notes.append, mode="window")
     assert report.mode == "window" and report.input_budget["shrunk"] and len(notes) == 1 and "42x28" in notes[0]
+
+
+def test_public_api_exports_the_video_predictor() -> None:
+    import depthany
+
+    assert depthany.VideoDepthPredictor is VideoDepthPredictor and "VideoDepthPredictor" in depthany.__all__
+
+
+# ------------------------------------------------------------------------------------------------- bad input
+
+
+def test_unreadable_and_empty_videos_fail_naming_the_file(tmp_path, official) -> None:
+    (tmp_path / "text.mp4").write_text("this is not a video\n" * 20)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "noframes").mkdir()
+    for name, reason in {"text.mp4": "cannot open as a video", "empty.mp4": "empty", "missing.mp4": "no such file",
+                         "noframes": "no image files"}.items():
+        r = invoke(tmp_path / name, "--weights", official[0], "--input-size", SIZE, "--no-video", "--raw", "npz",
+                   "--raw-out", tmp_path / "x.npz")
+        assert r.exit_code == 1 and reason in r.output and str(tmp_path / name) in r.output, r.output
+    assert not (tmp_path / "x.npz").exists()
+
+
+class ListSource(FrameSource):
+    """A file stand-in with given frames (sizes may differ: a stream whose resolution changes)."""
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames, self.name, self.size = frames, "clip.mkv", None
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, f in enumerate(self.frames):
+            yield Frame(i, f, i, i / 30)
+
+
+def test_zero_frames_and_size_changes_end_the_video_cleanly(tmp_path, tiny) -> None:
+    """No decoded frame is a named error; a frame of another size ends the input there (as a truncated file does):
+    every earlier frame is finished exactly as for the video cut before it, in both modes."""
+    from depthany.video import VideoReadError
+
+    with pytest.raises(VideoReadError, match="clip.mkv: no frame could be decoded"):
+        process_video(ListSource([]), tiny, tmp_path / "x.mp4")
+    frames = list(video(25, seed=7))
+    odd = [*frames, np.zeros((H + 2, W, 3), np.uint8), frames[0]]
+    for mode in ("window", "streaming"):
+        raw = tmp_path / f"{mode}.npz"
+        report = process_video(ListSource(odd), tiny, tmp_path / f"{mode}.mp4",
+                               VideoOptions(raw_format="npz", raw_path=raw), mode=mode)
+        assert report.frames == 25 and "frame 25 is 36x26" in (report.stopped_early or "")
+        with np.load(raw) as z:
+            got = np.stack([z[f"frame_{i:06d}"] for i in range(25)])
+            assert "frame_000025" not in z.files
+        assert np.array_equal(got, tiny.predict_array(frames, mode=mode))
+        with av.open(str(tmp_path / f"{mode}.mp4")) as c:
+            assert sum(1 for _ in c.decode(c.streams.video[0])) == 25

@@ -216,21 +216,31 @@ def _image_results(frames: Iterator[Frame], predictor: DepthPredictor
             yield frame, result, None
 
 
-def _video_results(frames: Iterator[Frame], predictor: VideoDepthPredictor, mode: str
+def _video_results(frames: Iterator[Frame], predictor: VideoDepthPredictor, mode: str, stops: list[str]
                    ) -> Iterator[tuple[Frame, DepthResult, tuple[float, float] | None]]:
-    """A Video Depth Anything model: frames wait (with their timestamps) until their window settles them."""
+    """A Video Depth Anything model: frames wait (with their timestamps) until their window settles them.
+
+    The model's windows need frames of one size: the input ends (as a truncated file does, the reason appended to
+    ``stops``) at the first frame whose size differs from the first frame's, so every earlier frame is finished.
+    """
+    first = next(frames, None)
+    if first is None:
+        return  # no frame: process_video reports it, naming the input
+    size = first.rgb.shape
     waiting: collections.deque[Frame] = collections.deque()
 
     def feed() -> Iterator[np.ndarray]:
-        for frame in frames:
+        for frame in itertools.chain([first], frames):
+            if frame.rgb.shape != size:
+                stops.append(f"frame {frame.index} is {frame.rgb.shape[1]}x{frame.rgb.shape[0]}, the video "
+                             f"{size[1]}x{size[0]}; Video Depth Anything needs frames of one size")
+                return
             waiting.append(frame)
             yield frame.rgb
 
-    budget: dict[str, Any] | None = None
+    budget = predictor.fit(*size[:2]).as_meta()
     for out in predictor.predict(feed(), mode):
         frame = waiting.popleft()
-        if budget is None:
-            budget = predictor.fit(*frame.rgb.shape[:2]).as_meta()
         result = DepthResult(out.values, out.kind, predictor.spec.name, out.values.shape, out.network_size,  # type: ignore[arg-type]
                              meta={"input_budget": budget, "mode": mode, "window": out.window})
         yield frame, result, (out.scale, out.shift)
@@ -326,8 +336,9 @@ def process_video(
                 _check_budget(predictor, src.name, report.frame_size)
             yield frame
 
+    stops: list[str] = []
     if isinstance(predictor, VideoDepthPredictor):
-        results = _video_results(checked(frames), predictor, mode or predictor.mode)
+        results = _video_results(checked(frames), predictor, mode or predictor.mode, stops)
     else:
         results = _image_results(checked(frames), predictor)
     step = FrameStep(opts, calibration, metric, aligner, colour_range, meter, outs, report)
@@ -344,18 +355,18 @@ def process_video(
                 step(frame, result, model_alignment)
                 if progress is not None and report.frames % batch == 0:
                     progress(Progress(report.frames, total, time.perf_counter() - start))
+            if progress is not None and report.frames % batch:  # the last, partial batch
+                progress(Progress(report.frames, total, time.perf_counter() - start))
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         report.seconds = time.perf_counter() - start
-        report.stopped_early = src.error
+        report.stopped_early = "; ".join([*stops, *([src.error] if src.error else [])]) or None
         try:
             outs.close()
         finally:
             if not isinstance(source, FrameSource):
                 src.close()
-    if progress is not None:
-        progress(Progress(report.frames, total, report.seconds))
     report.flicker, report.flicker_global, report.flicker_relative = (meter.value, meter.global_value,
                                                                       meter.relative_value)
     if report.frames == 0 and not report.interrupted:
