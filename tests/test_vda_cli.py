@@ -299,3 +299,19 @@ def test_zero_frames_and_size_changes_end_the_video_cleanly(tmp_path, tiny) -> N
         assert np.array_equal(got, tiny.predict_array(frames, mode=mode))
         with av.open(str(tmp_path / f"{mode}.mp4")) as c:
             assert sum(1 for _ in c.decode(c.streams.video[0])) == 25
+
+
+def test_from_pretrained_reads_official_files_and_refuses_image_models(tmp_path, official) -> None:
+    from conftest import random_model, tiny_spec
+    from depthany.weights import WeightsError
+
+    p = VideoDepthPredictor.from_pretrained(weights=official[0], input_size=SIZE, mode="streaming")
+    assert (p.spec.name, p.mode, p.kind, p.device.type) == ("vda-small", "streaming", "relative_disparity", "cpu")
+    key = "head.motion_modules.2.temporal_transformer.proj_out.weight"
+    assert torch.equal(p.model.state_dict()[key], official[1][key])
+    tiny = tmp_path / "tiny.safetensors"
+    save_weights(random_model(tiny_spec()).state_dict(), tiny_spec(), tiny, fmt="depthany")
+    with pytest.raises(WeightsError, match="not a Video Depth Anything model"):
+        VideoDepthPredictor.from_pretrained(weights=tiny)
+    with pytest.raises(ValueError, match="precision"):
+        VideoDepthPredictor(p.model, p.spec, precision="fp8")  # type: ignore[arg-type]
