@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("predictor",),  # images in, DepthResult out
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
     ("eval", "pseudo", "video", "bench", "serve"),  # tasks built on the predictor
-    ("seg",),  # semantic segmentation on the encoder (scored like eval)
+    ("seg", "video_eval"),  # semantic segmentation on the encoder (scored like eval); video models scored (TAE)
     ("train", "controlnet_data"),  # training (uses eval metrics and pseudo labels); ControlNet data (pseudo)
     ("cli",),  # the command line over everything
     ("__main__",),
