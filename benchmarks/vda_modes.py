@@ -1,8 +1,8 @@
 """Video Depth Anything: window vs streaming mode, speed and peak memory, and constant memory in video length.
 
 The VDA-Small architecture (random weights in the official layout: the same compute as the real checkpoint)
-runs over a synthetic video (a rendered room panned one pixel per frame, with sensor noise) of N and 4N
-frames, each run in a *fresh* process so each peak is its own:
+runs over a synthetic video (a rendered room panned one pixel per frame, with sensor noise, generated frame by
+frame like a decoder) of N and 4N frames, each run in a *fresh* process so each peak is its own:
 
 * ``window``: :class:`depthany.VideoDepthPredictor` in window mode (the official offline inference, frames
   pulled from a generator and yielded as soon as final: depthany's constant-memory path);
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,22 +38,23 @@ import numpy as np
 MODES = ("window", "streaming", "whole-video")
 
 
-def make_frames(n: int, height: int, width: int) -> np.ndarray:
-    """A panned synthetic room with noise: every frame differs."""
+def make_frames(n: int, height: int, width: int) -> Iterator[np.ndarray]:
+    """A panned synthetic room with noise, generated frame by frame (the source holds one frame at a time,
+    like a decoder): every frame differs."""
     from depthany.synth.render import render
     from depthany.synth.worlds import WorldConfig, make_scene
 
     wide = render(make_scene(0, 0, WorldConfig(width * 2, height, "indoor"))).rgb
     rng = np.random.default_rng(0)
-    out = np.empty((n, height, width, 3), np.uint8)
     for i in range(n):
         x = i % width
-        out[i] = np.clip(wide[:, x:x + width].astype(np.int16) + rng.integers(-6, 7, (height, width, 3)), 0, 255)
-    return out
+        noisy = wide[:, x:x + width].astype(np.int16) + rng.integers(-6, 7, (height, width, 3))
+        yield np.clip(noisy, 0, 255).astype(np.uint8)
 
 
-def child(mode: str, frames_file: Path, weights: Path, input_size: int, device: str) -> dict[str, float]:
-    """Run one mode over the saved frames in this process and report speed and memory."""
+def child(mode: str, n: int, size: tuple[int, int], weights: Path, input_size: int, device: str
+          ) -> dict[str, float]:
+    """Run one mode over n generated frames in this process and report speed and memory."""
     import threading
 
     import psutil
@@ -62,9 +64,7 @@ def child(mode: str, frames_file: Path, weights: Path, input_size: int, device: 
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     predictor = VideoDepthPredictor.from_pretrained(weights=weights, device=device, input_size=input_size)
-    frames = np.load(frames_file, mmap_mode="r")  # read lazily: the reader itself holds one frame at a time
-    n = len(frames)
-    warm = list(predictor.predict((np.array(f) for f in frames[:4]), "streaming"))  # load kernels, caches
+    warm = list(predictor.predict(make_frames(4, *size), "streaming"))  # load kernels, caches
     del warm
     proc = psutil.Process()
     rss_before = proc.memory_info().rss
@@ -83,12 +83,12 @@ def child(mode: str, frames_file: Path, weights: Path, input_size: int, device: 
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     if mode == "whole-video":
-        video = np.array(frames)  # the decoded video in memory, as the official reader returns it
+        video = np.stack(list(make_frames(n, *size)))  # the decoded video in memory, as the official reader
         depths = [f.values for f in predictor.predict(video, "window")]
         count = len(depths)
     else:
         count = 0
-        for _ in predictor.predict((np.array(f) for f in frames), mode):
+        for _ in predictor.predict(make_frames(n, *size), mode):
             count += 1
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -114,9 +114,10 @@ def main() -> None:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--child", nargs=3, metavar=("MODE", "FRAMES", "WEIGHTS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    h, w = (int(v) for v in args.size.lower().split("x"))
     if args.child:
-        mode, frames_file, weights = args.child
-        print(json.dumps(child(mode, Path(frames_file), Path(weights), args.input_size, args.device)))
+        mode, n, weights = args.child
+        print(json.dumps(child(mode, int(n), (h, w), Path(weights), args.input_size, args.device)))
         return
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -125,7 +126,6 @@ def main() -> None:
     from depthany import zoo
     from vda_oracle import random_vda_state  # random weights in the official key layout
 
-    h, w = (int(v) for v in args.size.lower().split("x"))
     modes = args.modes.split(",")
     rows: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="depthany-vda-bench-") as tmp:
@@ -133,12 +133,10 @@ def main() -> None:
         weights = d / "video_depth_anything_vits.pth"
         torch.save(random_vda_state(zoo.get_spec("vda-small").arch, seed=0), weights)
         for n in (args.frames, 4 * args.frames):
-            frames_file = d / f"frames_{n}.npy"
-            np.save(frames_file, make_frames(n, h, w))
             for mode in modes:
                 env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
                 res = subprocess.run([sys.executable, __file__, "--input-size", str(args.input_size), "--device",
-                                      args.device, "--child", mode, str(frames_file), str(weights)],
+                                      args.device, "--size", args.size, "--child", mode, str(n), str(weights)],
                                      capture_output=True, text=True, env=env)
                 if res.returncode != 0:
                     sys.exit(f"{mode} on {n} frames failed:\n{res.stderr[-3000:]}")
