@@ -118,18 +118,35 @@ def fit_network_size(height: int, width: int, input_size: int = 518, multiple: i
     from .transforms import network_size  # here, not at import: the CLI reads this module without torch
 
     check_max_tokens(max_tokens)
-    official = network_size(height, width, input_size, multiple)
-    fit = NetworkFit((height, width), official, official, max_tokens, multiple)
+    return fit_official_size((height, width), network_size(height, width, input_size, multiple), max_tokens,
+                             multiple)
+
+
+def fit_official_size(image_size: tuple[int, int], official: tuple[int, int], max_tokens: int = DEFAULT_MAX_TOKENS,
+                      multiple: int = 14, shape: tuple[int, int] | None = None) -> NetworkFit:
+    """Fit a family's own network size ``official`` = (h, w) for an ``image_size`` = (H, W) image into the budget.
+
+    Rules 2 and 3 of the module docstring: unchanged when it fits, else shrunk keeping the aspect ratio of
+    ``shape`` (default: the image; a family that stretches every image to one fixed size passes that size).
+
+    Raises:
+        InputBudgetError: ``shape`` is too elongated for the budget.
+        ValueError: a bad budget.
+    """
+    check_max_tokens(max_tokens)
+    height, width = shape if shape is not None else image_size
+    fit = NetworkFit(image_size, official, official, max_tokens, multiple)
     if fit.tokens <= max_tokens:
         return fit
     short, long = min(height, width), max(height, width)
     aspect = long / short
     n_short = min(math.floor(math.sqrt(max_tokens / aspect)), min(official) // multiple)
     if n_short < 1:
+        w, h = image_size[1], image_size[0]
         raise InputBudgetError(
-            f"a {width}x{height} image (aspect ratio {aspect:,.0f}:1) cannot be fitted into {max_tokens:,} network "
+            f"a {w}x{h} image (aspect ratio {aspect:,.0f}:1) cannot be fitted into {max_tokens:,} network "
             f"tokens: its short side would be below one {multiple}-pixel patch; raise --max-tokens to at least "
             f"{math.ceil(aspect):,} or crop the image")
     n_long = max(1, min(max_tokens // n_short, round(n_short * aspect), max(official) // multiple))
-    shape = (n_short, n_long) if height <= width else (n_long, n_short)
-    return NetworkFit((height, width), official, (shape[0] * multiple, shape[1] * multiple), max_tokens, multiple)
+    shape_hw = (n_short, n_long) if height <= width else (n_long, n_short)
+    return NetworkFit(image_size, official, (shape_hw[0] * multiple, shape_hw[1] * multiple), max_tokens, multiple)

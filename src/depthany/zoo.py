@@ -495,6 +495,9 @@ ZOE_PRESETS: dict[str, ZoeConfig] = {
     "softplus": ZoeConfig(),
     "normed": ZoeConfig(bin_centers_type="normed", img_size=(384, 768)),
 }
+# The ZoeDepth models' preprocessing: ImageNet mean/std; the pipeline pads, resizes to ``zoe.img_size`` itself and
+# averages flips (depthany.inference.ZoeDepthPipeline). ``input_size`` (the network height) is only reported.
+ZOE_PRE = Preprocess(input_size=ZOE_PRESETS["softplus"].img_size[0], output_align_corners=False, pipeline="zoedepth")
 ZOE_LICENCE = "unspecified (no licence stated for the metric weights; Apache-2.0 code, ZoeDepth parts MIT)"
 ZOE_SPACE = "LiheYoung/Depth-Anything"
 
@@ -508,7 +511,7 @@ def _da1_metric(domain: Literal["indoor", "outdoor"]) -> ModelSpec:
     return ModelSpec(
         name=f"da1-metric-{domain}-large",
         arch=make_zoe_arch("vitl", max_depth),
-        preprocess=V1_PRE,  # mean/std only: ZoeDepth resizes to zoe.img_size itself (depthany.zoe_pipeline)
+        preprocess=ZOE_PRE,
         weights=(WeightSource("zoedepth", ZOE_SPACE, filename, "space"),),
         licence=ZOE_LICENCE,
         description=f"Depth Anything V1 Large metric {domain} (ZoeDepth head, {dataset}): depth in metres, "

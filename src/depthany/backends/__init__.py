@@ -9,7 +9,7 @@ openvino       ``[openvino]``      fp32 (exact), bf16, fp16; CPU
 =============  ==================  =====================================================================
 
 ``"auto"`` picks, for the device and precision, the first installed backend in :data:`AUTO_ORDER` (ordered by
-measured speed on CPUs, see ``docs/performance.md``). Every fp32 backend stays within 1e-5 (max error
+measured speed on CPUs, see ``docs/performance.md``); for the V1 metric (ZoeDepth) models it picks PyTorch. Every fp32 backend stays within 1e-5 (max error
 relative to the output range) of PyTorch eager fp32; reduced precisions state their AbsRel against fp32.
 
 Example:
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..models import DepthAnything
+from ..models import Network, ZoeDepth
 from ..precision import check_precision
 from . import onnxruntime_backend, openvino_backend, torch_backend
 from .base import EXACT_TOLERANCE, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
@@ -91,7 +91,7 @@ def resolve(backend: str, precision: str = "fp32", device: str | torch.device = 
     return backend
 
 
-def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
+def make_runner(backend: str, model: Network, precision: str = "fp32",
                 device: str | torch.device | None = None, name: str = "model", **options: Any) -> Runner:
     """Build the runner for ``backend`` (or ``"auto"``) around ``model``.
 
@@ -107,6 +107,10 @@ def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
         a :class:`Runner`: (B, 3, h, w) float32 -> (B, h, w) float32 on the CPU.
     """
     dev = torch.device(device) if device is not None else next(model.parameters()).device
+    if backend == "auto" and isinstance(model, ZoeDepth):
+        # The ZoeDepth head exports (ONNX Runtime matches PyTorch within 1e-5), but its speed on the engines is
+        # not measured and the first export costs minutes: "auto" keeps the reference path for these models.
+        backend = "torch"
     chosen = resolve(backend, precision, dev)
     if chosen == "torch":
         return torch_backend.TorchRunner(model, precision, dev)

@@ -79,7 +79,11 @@ def bench_model(name: str, weights: str, device: torch.device) -> tuple[DepthAny
         return model.to(device).eval(), spec
     from ..weights import load_model
 
-    return load_model(name, None if weights == "pretrained" else weights, device=device)
+    net, spec = load_model(name, None if weights == "pretrained" else weights, device=device)
+    if not isinstance(net, DepthAnything):
+        raise ValueError(f"{spec.name}: depthany bench measures the V1/V2 relative and metric models (its baseline "
+                         "is transformers' DepthAnythingForDepthEstimation)")
+    return net, spec
 
 
 def _paths(cfg: BenchConfig, device: torch.device) -> list[tuple[str, str]]:

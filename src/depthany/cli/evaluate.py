@@ -19,8 +19,9 @@ from ..eval.protocols import PROTOCOLS
 from ..eval.settings import MASK_MODES
 from ..eval.video_data import VIDEO_DATASETS
 from ..precision import PRECISIONS
+from ..seg.datasets import SEG_DATASETS
 
-DATASET_NAMES = [*DATASETS, "da2k", *VIDEO_DATASETS]
+DATASET_NAMES = [*DATASETS, "da2k", *SEG_DATASETS, *VIDEO_DATASETS]
 
 
 def _parse_size(value: str | None) -> tuple[int, int] | None:
@@ -40,6 +41,9 @@ def _auto_protocol(kind: str, is_model_metric: bool) -> str:
 
 
 @click.command("eval", context_settings={"show_default": True})
+@click.option("--task", type=click.Choice(["depth", "semseg"]), default="depth",
+              help="semseg: mIoU / mAcc / aAcc as mmseg computes them on cityscapes, ade20k or synth "
+                   "(docs/segmentation.md).")
 @click.option("--model", default=None, help="Zoo name or HF alias (default: the bundled model).")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local weights file or folder.")
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
@@ -90,11 +94,19 @@ def evaluate(**kw: Any) -> None:
     depthany eval --model da2-small --dataset nyuv2 --root data/nyu --protocol disparity_lsq_eval_depth
     depthany eval --predictions preds/ --dataset kitti --root data/kitti --protocol marigold_depth_lsq --pred-kind depth
     depthany eval --dataset rgbd --root worlds/ --baseline ground-plane
+    depthany eval --task semseg --dataset cityscapes --root data/cityscapes --predictions preds/
     depthany eval --model vda-small --dataset vda-scannet-tae --root benchmark/   # TAE (video datasets: vda-*, rgbd-video)
     """
     from ..eval.datasets.base import DatasetError
 
     try:
+        if kw.pop("task") == "semseg":
+            from .evaluate_seg import run_semseg
+
+            run_semseg(kw, _command_line())
+            return
+        if kw["dataset_name"] in SEG_DATASETS:
+            raise click.UsageError(f"--dataset {kw['dataset_name']} is a segmentation dataset; add --task semseg")
         _run(kw)
     except (DatasetError, ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e

@@ -13,6 +13,7 @@ from .vda import VideoDepthAnything, video_arch, video_model_from_image
 from .zoedepth import ZoeDepth
 
 Network = DepthAnything | ZoeDepth | VideoDepthAnything | DepthAnything3
+ImageNetwork = DepthAnything | ZoeDepth  # what load_model returns: the single-image V1/V2 and V1 metric networks
 
 
 def build_network(arch: Arch, device: torch.device | str | None = None) -> Network:
@@ -34,5 +35,5 @@ def build_network(arch: Arch, device: torch.device | str | None = None) -> Netwo
     return model.eval()  # type: ignore[return-value]
 
 
-__all__ = ["DepthAnything", "DepthAnything3", "Network", "VideoDepthAnything", "ZoeDepth", "build_model",
+__all__ = ["DepthAnything", "DepthAnything3", "ImageNetwork", "Network", "VideoDepthAnything", "ZoeDepth", "build_model",
            "build_network", "video_arch", "video_model_from_image"]

@@ -256,6 +256,9 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
     out = Path(job.out)
     shards = plan_shards(list(job.inputs), job.shard_size, exclude=(out,))
     model, spec = load_model(job.teacher, device=env.device)
+    if spec.arch.zoe is not None:  # its pipeline averages a flip pair and pads: not a network-size label
+        raise ValueError(f"teacher {spec.name} is a V1 metric (ZoeDepth) model; pseudo-labels come from Depth "
+                         "Anything teachers (relative or V2 metric)")
     pipeline = pipeline_for(spec, job.input_size, job.max_tokens)  # validates the size and the budget
     size = pipeline.input_size
     runner = TorchRunner(model, job.precision, env.device)

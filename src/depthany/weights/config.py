@@ -279,8 +279,11 @@ def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
         arch = zoo.Arch(enc, tuple(a["layers"]), int(a["features"]), tuple(a["out_channels"]), a["head"],
                         a["max_depth"], a["family"], zoe=zoe, temporal=temporal, metric_focal=a.get("metric_focal"),
                         views=views, gaussian_head=bool(a.get("gaussian_head")))
+        pipeline = str(p.get("pipeline", "depth_anything"))
+        if zoe is not None and pipeline == "depth_anything":  # ZoeDepth files written before its pipeline existed
+            pipeline = zoo.ZOE_PRE.pipeline
         pre = zoo.Preprocess(int(p["input_size"]), int(p["multiple"]), tuple(p["mean"]), tuple(p["std"]),
-                             bool(p["output_align_corners"]), str(p.get("pipeline", "depth_anything")),
+                             bool(p["output_align_corners"]), pipeline,
                              p.get("resize_dtype", "float64"), p.get("resize", "lower_bound"))
         v = d.get("video")
         video = None if v is None else zoo.VideoWindows(**{**v, "keyframes": tuple(v["keyframes"])})

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything, Network, VideoDepthAnything, build_network
+from ..models import DepthAnything, ImageNetwork, Network, VideoDepthAnything, ZoeDepth, build_network
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -160,9 +160,9 @@ def load_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[DepthAnything, zoo.ModelSpec]:
-    """Build and strictly load a Depth Anything model (every zoo entry but the V1 metric ones, see
-    :func:`load_network`).
+) -> tuple[ImageNetwork, zoo.ModelSpec]:
+    """Build and strictly load a model: a :class:`~depthany.models.DepthAnything`, or a
+    :class:`~depthany.models.ZoeDepth` for the V1 metric models (``da1-metric-*``, ZoeDepth checkpoints).
 
     Args:
         model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
@@ -170,14 +170,14 @@ def load_model(
             model (or the architecture described by ``weights``).
         weights: explicit weights file/folder; with ``model`` a zoo name, the file must fit that architecture.
         device: where the model lives.
-        dtype: parameter dtype (float32 for the exact path).
+        dtype: parameter dtype (float32 for the exact path; ZoeDepth's integer bin-index buffer stays int64).
 
     Returns:
         (model in eval mode, its spec; ``spec.extra["weights"]`` names the file loaded).
 
     Raises:
         WeightsError / WeightsNotFound: with the file and what is wrong or missing.
-        ValueError: unknown model name, or a V1 metric (ZoeDepth) model.
+        ValueError: unknown model name.
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
@@ -186,15 +186,12 @@ def load_model(
                            "load it with depthany.weights.load_video_model and run depthany.video.vda")
     _check_image_model(spec)
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, DepthAnything)
+    assert isinstance(net, DepthAnything | ZoeDepth)
     return net, spec
 
 
 def _check_image_model(spec: zoo.ModelSpec) -> None:
-    """Refuse the families :func:`load_model` does not build (ZoeDepth, Depth Anything 3), saying what to use."""
-    if spec.arch.zoe is not None:
-        raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
-                         "and run it with depthany.zoe_pipeline (infer_pil)")
+    """Refuse the family :func:`load_model` does not build (Depth Anything 3), saying what to use."""
     if spec.arch.is_da3:
         raise WeightsError(f"{spec.name} is a Depth Anything 3 model, which this loader does not build; use "
                            "depthany.weights.load_network and the functions of depthany.da3")
@@ -205,7 +202,7 @@ def load_image_or_video_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[DepthAnything | VideoDepthAnything, zoo.ModelSpec]:
+) -> tuple[ImageNetwork | VideoDepthAnything, zoo.ModelSpec]:
     """:func:`load_video_model` for Video Depth Anything weights, else :func:`load_model`, reading the file once
     (what ``depthany video`` and video evaluation load). Arguments and errors as :func:`load_model`."""
     ckpt, spec = resolve_checkpoint(model, weights)
@@ -213,7 +210,7 @@ def load_image_or_video_model(
     if spec.arch.temporal is None:
         _check_image_model(spec)
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, (DepthAnything, VideoDepthAnything))
+    assert isinstance(net, DepthAnything | ZoeDepth | VideoDepthAnything)
     return net, spec
 
 
