@@ -32,7 +32,6 @@ def _nearness(values: np.ndarray, metric: bool) -> np.ndarray:
         return np.where(np.isfinite(values) & (values > 0), 1.0 / values, np.nan).astype(np.float32)
 
 
-
 class Outputs:
     """The MP4 encoder and the raw writer, created when the first frame shows the size."""
 
