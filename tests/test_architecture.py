@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("backends", "outputs", "inference"),  # engines; output-format registry; preprocess -> network -> postprocess
     ("predictor",),  # images in, DepthResult out
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
-    ("eval", "pseudo", "video", "bench", "serve"),  # tasks built on the predictor
+    ("eval", "pseudo", "video", "bench", "serve", "batch", "calibration_fit"),  # tasks built on the predictor
     ("seg", "video_eval"),  # semantic segmentation on the encoder (scored like eval); video models scored (TAE)
     ("train", "controlnet_data"),  # training (uses eval metrics and pseudo labels); ControlNet data (pseudo)
     ("cli",),  # the command line over everything

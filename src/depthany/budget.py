@@ -12,7 +12,16 @@ Rule (:func:`fit_network_size`):
 2. Otherwise shrink it to fit, keeping the image's aspect ratio as far as whole patches allow: the shorter side
    gets ``n = floor(sqrt(max_tokens / aspect))`` patches, the longer one ``round(n * aspect)`` (but no more than
    fits). The output is still resized to the image's own size; the result's metadata says what happened.
-3. An image so thin that even one patch on its short side does not fit (``aspect > max_tokens``) cannot be run
+3. A shrunk input is never larger than the image itself, unless the input size asks for more: its long side
+   gets at most ``cap = max(round(L / 14), s)`` patches, ``L`` being the image's long side in pixels and ``s``
+   the official short side in patches (37 at input size 518); when the cap binds, the short side is scaled with
+   it (``max(1, round(cap / aspect))`` patches) so the aspect ratio is still kept as far as whole patches allow.
+   Without the cap a thin strip was upsampled along its length as much as across it: a 2x3000 strip keeps 2
+   patches across, so rule 2 made it 28x42,000 (6,000 tokens, over a minute on the bundled model); capped it
+   runs at 14x2996 (214 tokens). The cap binds only where rule 2 would upsample the long side beyond both the
+   image and the input size: thin strips and columns, and small over-budget images (a 100x900 panorama runs at
+   98x896 instead of 476x4284). Images within the budget, and large ones, are untouched.
+4. An image so thin that even one patch on its short side does not fit (``aspect > max_tokens``) cannot be run
    without distorting it out of recognition: :class:`InputBudgetError`, naming the sizes.
 
 Default budget: :data:`DEFAULT_MAX_TOKENS` = 10,952 tokens = 8x the 37x37 tokens of a 518x518 input. It keeps a
@@ -126,7 +135,7 @@ def fit_official_size(image_size: tuple[int, int], official: tuple[int, int], ma
                       multiple: int = 14, shape: tuple[int, int] | None = None) -> NetworkFit:
     """Fit a family's own network size ``official`` = (h, w) for an ``image_size`` = (H, W) image into the budget.
 
-    Rules 2 and 3 of the module docstring: unchanged when it fits, else shrunk keeping the aspect ratio of
+    Rules 1-4 of the module docstring: unchanged when it fits, else shrunk keeping the aspect ratio of
     ``shape`` (default: the image; a family that stretches every image to one fixed size passes that size).
 
     Raises:
@@ -148,5 +157,9 @@ def fit_official_size(image_size: tuple[int, int], official: tuple[int, int], ma
             f"tokens: its short side would be below one {multiple}-pixel patch; raise --max-tokens to at least "
             f"{math.ceil(aspect):,} or crop the image")
     n_long = max(1, min(max_tokens // n_short, round(n_short * aspect), max(official) // multiple))
+    # rule 3: no longer than the image itself (its own long side in patches, or the official short side)
+    cap = max(round(max(image_size) / multiple), min(official) // multiple)
+    if n_long > cap:
+        n_long, n_short = cap, min(n_short, max(1, round(cap / aspect)))
     shape_hw = (n_short, n_long) if height <= width else (n_long, n_short)
     return NetworkFit(image_size, official, (shape_hw[0] * multiple, shape_hw[1] * multiple), max_tokens, multiple)

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ..budget import DEFAULT_MAX_TOKENS
 from ..io.image import DEFAULT_MAX_PIXELS
-from .predict import _Report, _summary
+from .options import device_option, max_tokens_option
+from .predict import summarize
+
+if TYPE_CHECKING:
+    from ..batch import BatchReport
 
 MAX_TOKENS_HELP = ("Work bound: patch tokens of one network pass, (h/14)*(w/14) (a sliding window, or a whole view, "
                    "which is shrunk to fit); see docs/segmentation.md.")
@@ -81,11 +84,10 @@ def _ratios(value: str | None) -> tuple[float, ...] | None:
 @click.option("--flip/--no-flip", default=None, help="Also run every view mirrored (averaged softmax).")
 @click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="overlay: opacity of the class colours.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto.")
+@device_option()
 @click.option("--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse larger images (decompression bombs).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
-              help=MAX_TOKENS_HELP)
+@max_tokens_option(MAX_TOKENS_HELP)
 @click.option("--alpha-background", default="255,255,255", show_default=True,
               help="R,G,B that transparent pixels are composited on, or 'none' to drop alpha like cv2.imread.")
 @click.option("--skip-existing", is_flag=True, help="Skip inputs whose outputs all exist already.")
@@ -112,7 +114,9 @@ def segment(inputs: tuple[str, ...], weights: Path, out_dir: Path, formats: str,
     if size != "keep":
         overrides["resize"] = size
 
-    report = _Report()
+    from ..batch import BatchReport
+
+    report = BatchReport()
     found = expand_inputs(inputs, exclude=[out_dir])
     for problem in found.problems:
         report.fail(problem.target, problem.reason)
@@ -123,7 +127,7 @@ def segment(inputs: tuple[str, ...], weights: Path, out_dir: Path, formats: str,
     if todo:
         segmenter = _load(weights, device, max_tokens, overrides)
         _run(segmenter, todo, chosen, out_dir, report, max_pixels, background, alpha)
-    _summary(report, out_dir)
+    summarize(report, out_dir)
     if report.failures:
         sys.exit(1)
 
@@ -148,7 +152,7 @@ def _load(weights: Path, device: str, max_tokens: int, overrides: dict[str, Any]
     return segmenter
 
 
-def _run(segmenter: Any, items: list[Any], formats: list[str], out_dir: Path, report: _Report, max_pixels: int,
+def _run(segmenter: Any, items: list[Any], formats: list[str], out_dir: Path, report: BatchReport, max_pixels: int,
          background: tuple[int, int, int] | None, alpha: float) -> None:
     from tqdm import tqdm  # type: ignore[import-untyped]
 

@@ -30,9 +30,8 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
     Multi-GPU / multi-node: launch the same command with torchrun, e.g.
     torchrun --standalone --nproc_per_node=8 -m depthany train RECIPE --run-dir DIR
     """
-    from ..train import RecipeError, dump_recipe, load_recipe
+    from ..train import RecipeError, dump_recipe, load_recipe, stored_recipe
     from ..train import train as run_training
-    from ..train.loop import LAST
 
     def with_data(task: str) -> list[str]:
         sets = list(overrides)
@@ -48,15 +47,8 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
         if recipe is None:
             if not (resume and run_dir is not None):
                 raise click.UsageError("give a RECIPE file (or --resume --run-dir DIR to continue a run)")
-            source = run_dir / LAST
-            from ..train.checkpoint import load_checkpoint
-            from ..train.config import apply_override, parse_override, recipe_from_dict
-
-            data = load_checkpoint(source)["recipe"]
-            sets = with_data(str(data.get("task", "depth")))
-            for text in sets:
-                apply_override(data, *parse_override(text))
-            cfg = recipe_from_dict(data, str(source), tuple(parse_override(t)[0] for t in sets))
+            task = str(stored_recipe(run_dir).task) if data_paths else "depth"  # --data's source kind
+            cfg = stored_recipe(run_dir, with_data(task))
         else:
             task = load_recipe(recipe, overrides).task if data_paths else "depth"  # --data's source kind
             cfg = load_recipe(recipe, with_data(task))

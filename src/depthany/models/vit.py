@@ -153,6 +153,8 @@ class DinoVisionTransformer(nn.Module):
 
     def reset_parameters(self) -> None:
         """DINOv2's initialisation: trunc-normal(0.02) for tokens/linears, 1e-6 cls token, zero biases."""
+        if self.pos_embed.is_meta:  # a shape-only build before weights are loaded: nothing to draw, and drawing
+            return  # on meta runs torch's reference kernels, whose first use imports torch._dynamo (~2.5 s)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():

@@ -27,7 +27,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,16 @@ from ..precision import autocast as precision_autocast
 from ..runtime.dist import DistEnv, setup, teardown
 from .build import recipe_spec
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import Recipe, RecipeError, dump_recipe, recipe_diff, recipe_from_dict, recipe_to_dict
+from .config import (
+    Recipe,
+    RecipeError,
+    apply_override,
+    dump_recipe,
+    parse_override,
+    recipe_diff,
+    recipe_from_dict,
+    recipe_to_dict,
+)
 from .data import MixPlan, StepBatches, TrainSet, build_sources, make_loader, require_sources
 from .objectives import Objective, build_objective, head_kind
 from .optim import lr_factor, momentum, set_lr, set_momentum
@@ -82,10 +91,18 @@ def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def stored_recipe(run_dir: str | Path) -> Recipe:
-    """The recipe saved in a run's ``last.pt`` (what ``--resume`` continues)."""
+def stored_recipe(run_dir: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """The recipe saved in a run's ``last.pt`` (what ``--resume`` continues), with ``KEY=VALUE`` overrides
+    applied on top (as ``--set`` does; the overridden keys are remembered as such).
+
+    Raises:
+        RecipeError: no readable checkpoint, or a bad override (naming it).
+    """
     path = Path(run_dir) / LAST
-    return recipe_from_dict(load_checkpoint(path)["recipe"], str(path))
+    data = load_checkpoint(path)["recipe"]
+    for text in overrides:
+        apply_override(data, *parse_override(text))
+    return recipe_from_dict(data, str(path), tuple(parse_override(t)[0] for t in overrides))
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False, until_step: int | None = None,
