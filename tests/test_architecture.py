@@ -30,7 +30,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("predictor", "multiview"),  # images in, DepthResult out; views of one scene in, MultiViewResult out
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
     ("eval", "pseudo", "video", "bench", "serve", "batch", "calibration_fit"),  # tasks built on the predictor
-    ("seg",),  # semantic segmentation on the encoder (scored like eval)
+    ("seg", "video_eval"),  # semantic segmentation on the encoder (scored like eval); video models scored (TAE)
     ("train", "controlnet_data"),  # training (uses eval metrics and pseudo labels); ControlNet data (pseudo)
     ("cli",),  # the command line over everything
     ("__main__",),

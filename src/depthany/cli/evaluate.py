@@ -16,6 +16,7 @@ from ..eval.crops import CROP_ORDERS, CROPS
 from ..eval.datasets import DATASETS
 from ..eval.protocols import PROTOCOLS
 from ..eval.settings import MASK_MODES
+from ..eval.video_data import VIDEO_DATASETS
 from ..seg.datasets import SEG_DATASETS
 from .options import (
     device_option,
@@ -26,7 +27,7 @@ from .options import (
     weights_option,
 )
 
-DATASET_NAMES = [*DATASETS, "da2k", *SEG_DATASETS]
+DATASET_NAMES = [*DATASETS, "da2k", *SEG_DATASETS, *VIDEO_DATASETS]
 
 
 def _parse_size(value: str | None) -> tuple[int, int] | None:
@@ -86,6 +87,11 @@ def _auto_protocol(kind: str, is_model_metric: bool) -> str:
 @click.option("--gt-size", default=None, help="eth3d GT size HxW (default 4032x6048).")
 @click.option("--depth-scale", type=float, default=None, help="filelist: 16-bit PNG units per metre.")
 @click.option("--kb-crop/--no-kb-crop", default=None, help="kitti: KB crop image and GT (default on).")
+@click.option("--video-mode", type=click.Choice(["window", "streaming"]), default=None,
+              help="Video datasets, Video Depth Anything models: window (offline, default) or streaming.")
+@click.option("--temporal", type=click.Choice(["none", "ema"]), default=None,
+              help="Video datasets, image models: frames as predicted (none, default) or the EMA alignment of "
+                   "depthany video (ema).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def evaluate(**kw: Any) -> None:
     """Evaluate on a benchmark and write metrics.json (with provenance) and per_image.csv.
@@ -95,6 +101,7 @@ def evaluate(**kw: Any) -> None:
     depthany eval --predictions preds/ --dataset kitti --root data/kitti --protocol marigold_depth_lsq --pred-kind depth
     depthany eval --dataset rgbd --root worlds/ --baseline ground-plane
     depthany eval --task semseg --dataset cityscapes --root data/cityscapes --predictions preds/
+    depthany eval --model vda-small --dataset vda-scannet-tae --root benchmark/   # TAE (video datasets: vda-*, rgbd-video)
     """
     from ..eval.datasets.base import DatasetError
 
@@ -180,6 +187,12 @@ def _run(kw: dict[str, Any]) -> None:
 
     extra = {"command": _command_line()}
     progress = not kw["quiet"]
+    if kw["dataset_name"] in VIDEO_DATASETS:
+        _run_video(kw, extra)
+        return
+    if kw["video_mode"] or kw["temporal"]:
+        raise click.UsageError("--video-mode and --temporal are for video datasets "
+                               f"({', '.join(VIDEO_DATASETS)})")
     if kw["dataset_name"] == "da2k":
         _refuse_for_da2k(kw)
         source, _ = _source(kw)
@@ -211,3 +224,72 @@ def _run(kw: dict[str, Any]) -> None:
     if report.counts()["evaluated"] == 0:
         reasons = "; ".join(sorted({r["reason"] for r in report.rows})[:3])
         raise click.ClickException(f"no sample could be evaluated ({reasons})")
+
+
+def _run_video(kw: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Video datasets: the Video Depth Anything benchmark's per-video metrics and TAE (depthany.video_eval)."""
+    from dataclasses import replace
+
+    from ..eval.video_data import RGBD_VIDEO, VIDEO_BENCHMARKS, read_rgbd_sequences, read_vda_json
+    from ..video_eval import (
+        ImageModelSource,
+        SavedVideoSource,
+        VdaSource,
+        VideoEvalSettings,
+        evaluate_video,
+        settings_for,
+    )
+
+    name = kw["dataset_name"]
+    if name == RGBD_VIDEO:
+        scenes = read_rgbd_sequences(kw["root"])
+        settings = VideoEvalSettings(max_depth=kw["max_depth"] or 80.0)
+    else:
+        bench = VIDEO_BENCHMARKS[name]
+        scenes = read_vda_json(kw["root"], bench, kw["list_file"])
+        settings = settings_for(bench)
+        if kw["max_depth"] is not None:
+            settings = replace(settings, max_depth=kw["max_depth"])
+    if kw["baseline"] is not None:
+        raise click.UsageError("video datasets take a model or --predictions, not a baseline")
+    if kw["predictions"] is not None:
+        if kw["model"] or kw["weights"]:
+            raise click.UsageError("choose one prediction source, got predictions and model/weights")
+        source: Any = SavedVideoSource(kw["predictions"], kw["pred_kind"])
+    else:
+        from ..predictor import DepthPredictor
+        from ..runtime.devices import pick_device
+        from ..video.vda import VideoDepthPredictor
+        from ..weights import load_image_or_video_model
+
+        net, spec = load_image_or_video_model(kw["model"], kw["weights"], device=pick_device(kw["device"]))
+        if spec.video is not None:
+            if kw["temporal"]:
+                raise click.UsageError("--temporal is for image models; Video Depth Anything is temporal itself")
+            source = VdaSource(VideoDepthPredictor(net, spec, kw["precision"], kw["input_size"],  # type: ignore[arg-type]
+                                                   kw["video_mode"] or "window", kw["max_tokens"]))
+        else:
+            if kw["video_mode"]:
+                raise click.UsageError(f"--video-mode is for Video Depth Anything models, not {spec.name}")
+            predictor = DepthPredictor(net, spec, pick_device(kw["device"]), kw["precision"],  # type: ignore[arg-type]
+                                       kw["input_size"], max_tokens=kw["max_tokens"])
+            source = ImageModelSource(predictor, kw["temporal"] or "none")
+
+    def show(done: int, total: int, scene: str) -> None:
+        click.echo(f"[{done}/{total}] {scene}", err=True)
+
+    report = evaluate_video(scenes, settings, source, name, kw["limit"], show if progress_on(kw) else None,
+                            extra_provenance=extra)
+    out = kw["out"] or Path("eval_out") / f"{name}-video"
+    json_path, csv_path = report.save(out)
+    click.echo(report.table())
+    click.echo(f"wrote {json_path} and {csv_path}")
+    failed = [r for r in report.rows if "error" in r]
+    for r in failed[:3]:
+        click.echo(f"warning: {r['scene']}: {r['error']}", err=True)
+    if len(failed) == len(report.rows):
+        raise click.ClickException("no scene could be evaluated")
+
+
+def progress_on(kw: dict[str, Any]) -> bool:
+    return not kw["quiet"]

@@ -49,17 +49,31 @@ def parse_size(value: str) -> tuple[int, int]:
               help="Share of indoor samples for --kind mixed.")
 @click.option("--clean", is_flag=True,
               help="No fog, sensor noise, blur or vignetting (same scenes as without it).")
+@click.option("--sequence-frames", type=click.IntRange(min=2), default=None,
+              help="Render COUNT video sequences of this many frames (a camera walking through each world, with "
+                   "poses) into OUT/seq_000000/ ... instead of single images.")
+@click.option("--speed", type=click.FloatRange(min=0), default=0.03, show_default=True,
+              help="Sequences: metres walked per frame along the optical axis.")
+@click.option("--turn", type=float, default=0.01, show_default=True, help="Sequences: yaw turned per frame (rad).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(out: str, count: int, size: str, kind: str, seed: int, workers: int, depth_format: str,
           val_fraction: float, textures: str, max_depth: float | None, indoor_fraction: float, clean: bool,
-          quiet: bool) -> None:
-    """Render synthetic RGB-D worlds with exact planar depth (resumable: rerun to finish or extend)."""
+          sequence_frames: int | None, speed: float, turn: float, quiet: bool) -> None:
+    """Render synthetic RGB-D worlds with exact planar depth (resumable: rerun to finish or extend).
+
+    \b
+    depthany synth --out worlds --count 100 --size 240x320
+    depthany synth --out seqs --count 4 --size 240x320 --sequence-frames 32   # video sequences with poses
+    """
     height, width = parse_size(size)
     try:
         families = parse_families(textures)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--textures") from None
     config = WorldConfig(width, height, kind, families, max_depth, indoor_fraction, clean)
+    if sequence_frames is not None:
+        _sequences(out, count, config, seed, sequence_frames, speed, turn, quiet)
+        return
     try:
         report = generate(out, count, config, seed=seed, workers=workers, depth_format=depth_format,
                           val_fraction=val_fraction, progress=not quiet)
@@ -67,3 +81,24 @@ def synth(out: str, count: int, size: str, kind: str, seed: int, workers: int, d
         raise click.ClickException(str(e)) from None
     click.echo(f"{report.root}: {report.count} samples ({report.rendered} rendered, {report.skipped} already "
                f"there) in {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)")
+
+
+def _sequences(out: str, count: int, config: WorldConfig, seed: int, frames: int, speed: float, turn: float,
+               quiet: bool) -> None:
+    """Sequence i renders world i of the run; finished sequences (dataset.json written) are kept."""
+    import time
+    from pathlib import Path
+
+    from ..synth.sequence import write_sequence
+
+    start, made = time.perf_counter(), 0
+    for i in range(count):
+        folder = Path(out) / f"seq_{i:06d}"
+        if (folder / "dataset.json").exists():
+            continue
+        write_sequence(folder, seed, i, config, frames, speed, turn)
+        made += 1
+        if not quiet:
+            click.echo(f"{folder}: {frames} frames", err=True)
+    click.echo(f"{out}: {count} sequences of {frames} frames ({made} rendered, {count - made} already there) in "
+               f"{time.perf_counter() - start:.1f} s")

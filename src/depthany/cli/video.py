@@ -4,6 +4,8 @@
     depthany video walk.mp4 --layout depth --raw png16       # + walk_depth/frame_000000.png ...
     depthany video "frames/*.png" --fps 24 -o frames.mp4     # an image sequence
     depthany video /dev/video0 --max-frames 300 -o cam.mp4   # a webcam (Ctrl-C stops and finishes the file)
+    depthany video walk.mp4 --model vda-small                # Video Depth Anything (temporally consistent)
+    depthany video frames/ --model vda-small --no-video --raw npz --raw-out walk.npz   # its exact output
 
 All logic lives in :mod:`depthany.video`; this module parses arguments and prints.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,9 +44,12 @@ def default_output(source: str, suffix: str) -> Path:
 @model_options(cmap=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--layout", type=click.Choice(["side-by-side", "depth"]), default="side-by-side", show_default=True)
+@click.option("--mode", type=click.Choice(["window", "streaming"]), default=None,
+              help="Video Depth Anything (vda-* models): window (the official offline windows) or streaming (one "
+                   "frame at a time) [default: streaming for webcams and streams, window otherwise].")
 @click.option("--temporal", type=click.Choice(["ema", "none"]), default=None,
-              help="ema: align each frame to a running reference (no flicker); none: frames as predicted "
-                   "[default: ema for relative models, none for metric].")
+              help="Image models: ema aligns each frame to a running reference (no flicker); none: frames as "
+                   "predicted [default: ema for relative models, none for metric and Video Depth Anything].")
 @click.option("--momentum", type=click.FloatRange(0, 1, min_open=True), default=0.1, show_default=True,
               help="Weight of the newest frame in the temporal reference.")
 @click.option("--range", "range_mode", type=click.Choice(["adaptive", "frame", "fixed"]), default="adaptive",
@@ -66,7 +72,7 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def video(source: str, output: Path | None, no_video: bool, model: str | None, weights: Path | None, device: str,
           precision: str, input_size: int | None, batch_size: int, max_tokens: int, layout: str, cmap: str,
-          temporal: str | None,
+          mode: str | None, temporal: str | None,
           momentum: float, range_mode: str, range_rate: float, vmin: float | None, vmax: float | None,
           raw_format: str | None, raw_out: Path | None, calibration: Path | None, fps: float | None,
           max_frames: int | None, crf: int, preset: str, quiet: bool) -> None:
@@ -78,7 +84,6 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
         raise click.ClickException("PyAV is missing; install video support with: pip install 'depthany[video]'")
     from ..budget import InputBudgetError
     from ..io.colormap import AUTO_CMAP, DEFAULT_CMAP, resolve_cmap
-    from ..predictor import DepthPredictor
     from ..video import VideoOptions, VideoReadError, open_source, process_video
 
     if no_video and raw_format is None:
@@ -104,15 +109,25 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
     except (ValueError, OSError) as e:  # VideoReadError is a ValueError
         raise click.ClickException(str(e)) from None
     try:
-        predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
-                                                   batch_size, max_tokens=max_tokens)
+        predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, max_tokens)
     except ValueError as e:  # WeightsError / WeightsNotFound / unknown model: a set-up problem, like predict
         src.close()
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    from ..video.vda import VideoDepthPredictor
+
+    is_vda = isinstance(predictor, VideoDepthPredictor)
+    if mode is not None and not is_vda:
+        src.close()
+        raise click.UsageError(f"--mode is for Video Depth Anything models (vda-*), not {predictor.spec.name}")
+    if is_vda and temporal == "ema":
+        src.close()
+        raise click.UsageError("--temporal ema is for image models: Video Depth Anything output is temporally "
+                               "consistent by itself")
     opts.cmap = resolve_cmap(cmap, predictor.spec.arch.family)
     if not quiet:
-        click.echo(f"{src.describe()} -> {out or raw_out} ({predictor.spec.name})", err=True)
+        how = f", {mode or ('streaming' if src.live else 'window')} mode" if is_vda else ""
+        click.echo(f"{src.describe()} -> {out or raw_out} ({predictor.spec.name}{how})", err=True)
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -127,7 +142,7 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
     try:
         report = process_video(src, predictor, out, opts, on_progress, calib,
                                log=lambda m: (bar.write(m, file=sys.stderr) if bar is not None
-                                              else click.echo(m, err=True)))
+                                              else click.echo(m, err=True)), mode=mode)
     except (VideoReadError, InputBudgetError) as e:
         raise click.ClickException(str(e)) from None
     finally:
@@ -143,3 +158,19 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
     if report.interrupted:
         click.echo(f"interrupted: outputs finished with the {report.frames} frames done", err=True)
         sys.exit(130)
+
+
+def _load_predictor(model: str | None, weights: Path | None, device: str, precision: str, input_size: int | None,
+                    batch_size: int, max_tokens: int) -> Any:
+    """A :class:`~depthany.video.vda.VideoDepthPredictor` for Video Depth Anything weights, else a
+    :class:`~depthany.DepthPredictor` (PyTorch); the weights are read once."""
+    from ..predictor import DepthPredictor
+    from ..runtime.devices import pick_device
+    from ..video.vda import VideoDepthPredictor
+    from ..weights import load_image_or_video_model
+
+    dev = pick_device(device)
+    net, spec = load_image_or_video_model(model, weights, device=dev)
+    if spec.video is not None:
+        return VideoDepthPredictor(net, spec, precision, input_size, "window", max_tokens)  # type: ignore[arg-type]
+    return DepthPredictor(net, spec, dev, precision, input_size, batch_size, max_tokens=max_tokens)  # type: ignore[arg-type]

@@ -6,14 +6,20 @@
     >>> report = process_video("walk.mp4", predictor, "walk_depth.mp4",
     ...                        VideoOptions(layout="depth", raw_format="png16", raw_path="walk_depth"))  # doctest: +SKIP
 
+With a Video Depth Anything model (:class:`~depthany.video.vda.VideoDepthPredictor`) the frames go through the
+model's own windows (or its streaming mode) instead, and the values written are exactly its output: no EMA
+alignment (the model is temporally consistent itself); the colour range only shapes the pictures.
+
 At any time the pipeline holds one batch of frames and their predictions, plus the O(grid) state of the
-temporal aligner: memory does not grow with the length of the video. When the input ends early (a truncated
+temporal aligner (for Video Depth Anything: one 32-frame window and its source frames): memory does not grow
+with the length of the video. When the input ends early (a truncated
 file), the run is interrupted (Ctrl-C) or a later frame fails, every output is finished properly: the MP4 is
 valid and playable with the frames done so far.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import signal
@@ -27,18 +33,18 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..budget import InputBudgetError, shrink_note
-from ..io.colormap import DEFAULT_CMAP, cmap_name, colorize
-from ..io.visual import side_by_side
-from .encode import Retimer, VideoEncoder
+from ..io.colormap import DEFAULT_CMAP, cmap_name
+from ..result import DepthResult
 from .flicker import FlickerMeter
-from .raw import RAW_FORMATS, RawDepthWriter, open_raw_writer
+from .frame_step import FrameStep, Outputs
+from .raw import RAW_FORMATS
 from .source import Frame, FrameSource, VideoReadError, open_source
-from .temporal import RANGE_MODES, TEMPORAL_MODES, AdaptiveRange, RangeMode, TemporalAligner, normalise
+from .temporal import RANGE_MODES, TEMPORAL_MODES, AdaptiveRange, RangeMode, TemporalAligner
+from .vda.predictor import VideoDepthPredictor
 
 if TYPE_CHECKING:
     from ..geometry.calibrate import Calibration
     from ..predictor import DepthPredictor
-    from ..result import DepthResult
 
 Layout = Literal["depth", "side-by-side"]
 LAYOUTS: tuple[str, ...] = ("depth", "side-by-side")
@@ -52,7 +58,8 @@ class VideoOptions:
         layout: ``"depth"`` (the depth picture alone) or ``"side-by-side"`` (frame | 50 px white | depth).
         cmap: colour map (see :data:`depthany.io.colormap.COLORMAPS`); near is the top of the map.
         temporal: ``"ema"`` aligns each frame to a running reference (see :mod:`.temporal`), ``"none"`` uses
-            each frame as predicted; None = ``"ema"`` for relative models, ``"none"`` for metric depth.
+            each frame as predicted; None = ``"ema"`` for relative image models, ``"none"`` for metric depth and
+            Video Depth Anything models (``"ema"`` is refused for those: their output is consistent already).
         momentum: weight of the newest frame in the temporal reference.
         range: colour range per frame: ``"adaptive"`` (slow), ``"frame"`` (own min/max, flickers, like the
             official scripts) or ``"fixed"``.
@@ -135,6 +142,7 @@ class VideoReport:
         frame_size: (H, W) of the frames, once one was predicted.
         input_budget: the network-input budget as applied to the frames (``DepthResult.meta["input_budget"]``:
             ``shrunk`` is True when the frames ran below the official network size), once one was predicted.
+        mode: ``"window"`` or ``"streaming"`` for a Video Depth Anything model, None for image models.
     """
 
     source: str
@@ -153,6 +161,7 @@ class VideoReport:
     unit: str | None = None
     frame_size: tuple[int, int] | None = None
     input_budget: dict[str, Any] | None = None
+    mode: str | None = None
     alignment: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
     @property
@@ -161,17 +170,13 @@ class VideoReport:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def _nearness(values: np.ndarray, metric: bool) -> np.ndarray:
-    if not metric:
-        return values
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.isfinite(values) & (values > 0), 1.0 / values, np.nan).astype(np.float32)
-
-
-def _check_budget(predictor: DepthPredictor, name: str, size: tuple[int, int]) -> None:
+def _check_budget(predictor: DepthPredictor | VideoDepthPredictor, name: str, size: tuple[int, int]) -> None:
     """Raise :class:`InputBudgetError` naming the input when its frames cannot be fitted into the budget."""
     try:
-        predictor.pipeline.fit(*size)
+        if isinstance(predictor, VideoDepthPredictor):
+            predictor.fit(*size)
+        else:
+            predictor.pipeline.fit(*size)
     except InputBudgetError as e:
         raise InputBudgetError(f"{name}: frames of {e}") from None
 
@@ -203,96 +208,74 @@ def _stop_on_ctrl_c() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-class _Outputs:
-    """The MP4 encoder and the raw writer, created when the first frame shows the size."""
-
-    def __init__(self, output: Path | None, options: VideoOptions, source: FrameSource, meta: dict[str, Any]) -> None:
-        self.output, self.options, self.source, self.meta = output, options, source, meta
-        self.encoder: VideoEncoder | None = None
-        self.raw: RawDepthWriter | None = None
-        self.retime = Retimer(source.rate, source.time_base)
-
-    def open(self, picture: np.ndarray) -> None:
-        if self.output is not None and self.encoder is None:
-            self.encoder = VideoEncoder(self.output, picture.shape[0], picture.shape[1], self.retime.time_base,
-                                        self.source.rate, self.options.crf, self.options.preset)
-        if self.options.raw_format and self.options.raw_path is not None and self.raw is None:
-            self.raw = open_raw_writer(self.options.raw_format, self.options.raw_path, self.meta)
-
-    def close(self) -> None:
-        try:
-            if self.encoder is not None:
-                self.encoder.close()
-        finally:
-            if self.raw is not None:
-                self.raw.close()
+def _image_results(frames: Iterator[Frame], predictor: DepthPredictor
+                   ) -> Iterator[tuple[Frame, DepthResult, tuple[float, float] | None]]:
+    """An image model, ``batch_size`` frames per forward pass."""
+    for batch in _batches(frames, predictor.batch_size):
+        for frame, result in zip(batch, predictor.predict_batch([f.rgb for f in batch])):
+            yield frame, result, None
 
 
-@dataclass
-class _FrameStep:
-    """Everything done to one predicted frame: calibrate, align, colour, encode, store."""
+def _video_results(frames: Iterator[Frame], predictor: VideoDepthPredictor, mode: str, stops: list[str]
+                   ) -> Iterator[tuple[Frame, DepthResult, tuple[float, float] | None]]:
+    """A Video Depth Anything model: frames wait (with their timestamps) until their window settles them.
 
-    opts: VideoOptions
-    calibration: Calibration | None
-    metric: bool
-    aligner: TemporalAligner | None
-    colour_range: AdaptiveRange
-    meter: FlickerMeter
-    outs: _Outputs
-    report: VideoReport
+    The model's windows need frames of one size: the input ends (as a truncated file does, the reason appended to
+    ``stops``) at the first frame whose size differs from the first frame's, so every earlier frame is finished.
+    """
+    first = next(frames, None)
+    if first is None:
+        return  # no frame: process_video reports it, naming the input
+    size = first.rgb.shape
+    waiting: collections.deque[Frame] = collections.deque()
 
-    def __call__(self, frame: Frame, result: DepthResult) -> None:
-        if self.calibration is not None:
-            result = self.calibration.apply_result(result)
-        values = result.values
-        near = _nearness(values, self.metric)
-        scale, shift = 1.0, 0.0
-        if self.aligner is not None:
-            near, info = self.aligner.align(near)
-            scale, shift = info.scale, info.shift
-            self.report.resets += int(info.reset)
-        lo, hi = self.colour_range.update(near)
-        self.meter.add(normalise(near, lo, hi))
-        picture = colorize(near, self.opts.cmap, lo, hi)
-        if self.opts.layout == "side-by-side":
-            picture = side_by_side(frame.rgb, picture)
-        outs = self.outs
-        outs.open(picture)
-        if outs.encoder is not None:
-            outs.encoder.write(picture, outs.retime(frame.pts))
-        if outs.raw is not None:
-            stored = values if self.metric else near  # relative: the aligned (sequence-consistent) values
-            a, b = (1.0, 0.0) if self.metric else (scale, shift)
-            outs.raw.write(frame.index, stored, frame.pts, frame.time, a, b)
-        self.report.alignment.append((scale, shift))
-        self.report.frames += 1
+    def feed() -> Iterator[np.ndarray]:
+        for frame in itertools.chain([first], frames):
+            if frame.rgb.shape != size:
+                stops.append(f"frame {frame.index} is {frame.rgb.shape[1]}x{frame.rgb.shape[0]}, the video "
+                             f"{size[1]}x{size[0]}; Video Depth Anything needs frames of one size")
+                return
+            waiting.append(frame)
+            yield frame.rgb
+
+    budget = predictor.fit(*size[:2]).as_meta()
+    for out in predictor.predict(feed(), mode):
+        frame = waiting.popleft()
+        result = DepthResult(out.values, out.kind, predictor.spec.name, out.values.shape, out.network_size,  # type: ignore[arg-type]
+                             meta={"input_budget": budget, "mode": mode, "window": out.window})
+        yield frame, result, (out.scale, out.shift)
 
 
 def process_video(
     source: str | Path | FrameSource,
-    predictor: DepthPredictor,
+    predictor: DepthPredictor | VideoDepthPredictor,
     output: str | Path | None,
     options: VideoOptions | None = None,
     progress: Callable[[Progress], None] | None = None,
     calibration: Calibration | None = None,
     log: Callable[[str], None] | None = None,
+    mode: str | None = None,
 ) -> VideoReport:
     """Predict depth for every frame of ``source`` and write a depth video (and optionally raw depth).
 
     Args:
         source: anything :func:`.open_source` opens, or an open :class:`.FrameSource` (closed at the end).
-        predictor: the model; ``predictor.batch_size`` frames go through the network together.
+        predictor: an image model (``predictor.batch_size`` frames go through the network together) or a
+            Video Depth Anything model (its windows or its streaming mode; the raw values are its output).
         output: the ``.mp4`` to write (H.264, yuv420p, the source's timing), or None for raw output only.
         options: pictures, temporal handling and raw output (default :class:`VideoOptions`).
-        progress: called after every batch with a :class:`Progress`.
+        progress: called after every batch (every frame for video models) with a :class:`Progress`.
         calibration: turns a relative model's output into metres (see :mod:`depthany.geometry.calibrate`);
             applied frame by frame to the raw predictions.
         log: called with a note when the frames run below the official network size (the network-input
             budget, :mod:`depthany.budget`; frames share a size, so once).
+        mode: Video Depth Anything only: ``"window"`` or ``"streaming"``; default the predictor's mode for files
+            and image sequences, ``"streaming"`` for live sources (webcams, streams).
 
     Returns:
         a :class:`VideoReport`. A Ctrl-C during the run returns a report with ``interrupted=True`` after
-        finishing the outputs.
+        finishing the outputs (for a Video Depth Anything model in window mode, the frames of the unfinished
+        window are dropped).
 
     Raises:
         VideoReadError: the input cannot be opened, or no frame could be decoded (naming it).
@@ -304,6 +287,12 @@ def process_video(
     opts.check()
     if output is None and opts.raw_format is None:
         raise ValueError("nothing to write: give an output video, raw output, or both")
+    video_model = isinstance(predictor, VideoDepthPredictor)
+    if video_model and opts.temporal == "ema":
+        raise ValueError("temporal 'ema' is for image models: Video Depth Anything output is temporally consistent "
+                         "by itself (use temporal 'none')")
+    if mode is not None and not video_model:
+        raise ValueError("mode applies to Video Depth Anything models only")
     src = source if isinstance(source, FrameSource) else open_source(source)
     if src.size is not None:
         try:
@@ -312,50 +301,70 @@ def process_video(
             if not isinstance(source, FrameSource):
                 src.close()
             raise
+    if isinstance(predictor, VideoDepthPredictor):
+        mode = mode or ("streaming" if src.live else predictor.mode)
     # depth (metres, or Depth Anything 3's relative depth) is shown as 1/depth and stored as predicted
-    kind_ = "metric_depth" if calibration is not None else predictor.spec.output_kind
-    metric = kind_ != "relative_disparity"
-    temporal = opts.temporal or ("none" if metric else "ema")
+    kind = "metric_depth" if calibration is not None else predictor.spec.output_kind
+    metric = kind != "relative_disparity"
+    temporal = opts.temporal or ("none" if metric or video_model else "ema")
     aligner = TemporalAligner(momentum=opts.momentum) if temporal == "ema" else None
     colour_range = AdaptiveRange(opts.range, opts.range_rate, vmin=opts.vmin, vmax=opts.vmax)
-    kind, unit = kind_, ("m" if kind_ == "metric_depth" else None)
+    unit = "m" if kind == "metric_depth" else None
+    if video_model:
+        values = (f"the Video Depth Anything output ({mode} mode){' in metres' if unit else ''}, as the "
+                  "official code computes it; scale/shift: the least-squares fit of the frame's window onto the "
+                  "reference, already applied")
+    else:
+        values = ("depth in metres" if kind == "metric_depth" else
+                  "relative depth (bigger = farther, unknown scale), as predicted" if metric else
+                  "relative disparity in the frame of the temporal reference: raw = (value - shift) / scale")
     meta = {"kind": kind, "unit": unit, "model": predictor.spec.name, "source": src.name, "fps": src.fps,
             "time_base": [src.time_base.numerator, src.time_base.denominator], "temporal": temporal,
-            "values": ("depth in metres" if kind == "metric_depth" else
-                       "relative depth (bigger = farther, unknown scale), as predicted" if metric else
-                       "relative disparity in the frame of the temporal reference: raw = (value - shift) / scale")}
+            "values": values, **({"mode": mode} if video_model else {})}
     report = VideoReport(src.describe(), Path(output) if output is not None else None,
-                         Path(opts.raw_path) if opts.raw_path is not None else None, fps=src.fps, kind=kind, unit=unit)
-    outs = _Outputs(report.output, opts, src, meta)
+                         Path(opts.raw_path) if opts.raw_path is not None else None, fps=src.fps, kind=kind, unit=unit,
+                         mode=mode)
+    outs = Outputs(report.output, opts, src, meta)
     meter = FlickerMeter()
     total = src.frame_count if opts.max_frames is None else min(src.frame_count or opts.max_frames, opts.max_frames)
     start = time.perf_counter()
     frames: Iterator[Frame] = iter(src)
     if opts.max_frames is not None:
         frames = itertools.islice(frames, opts.max_frames)
-    step = _FrameStep(opts, calibration, metric, aligner, colour_range, meter, outs, report)
+
+    def checked(frames: Iterator[Frame]) -> Iterator[Frame]:
+        for frame in frames:  # the budget check before the first frame is predicted, naming the input
+            if report.frame_size is None:
+                report.frame_size = frame.rgb.shape[:2]
+                _check_budget(predictor, src.name, report.frame_size)
+            yield frame
+
+    stops: list[str] = []
+    if isinstance(predictor, VideoDepthPredictor):
+        results = _video_results(checked(frames), predictor, mode or predictor.mode, stops)
+    else:
+        results = _image_results(checked(frames), predictor)
+    step = FrameStep(opts, calibration, metric, aligner, colour_range, meter, outs, report)
+    batch = 1 if video_model else predictor.batch_size  # type: ignore[union-attr]
     try:
         with _stop_on_ctrl_c() as stop_requested:
-            for batch in _batches(frames, predictor.batch_size):
-                if report.frame_size is None:
-                    report.frame_size = batch[0].rgb.shape[:2]
-                    _check_budget(predictor, src.name, report.frame_size)
-                results = predictor.predict_batch([f.rgb for f in batch])
+            for frame, result, model_alignment in results:
                 if report.input_budget is None:
-                    report.input_budget = results[0].meta.get("input_budget")
+                    report.input_budget = result.meta.get("input_budget")
                     if log is not None and report.input_budget and report.input_budget.get("shrunk"):
-                        log(f"note: {src.name}: frames: {shrink_note(report.input_budget, report.frame_size)}")
-                for frame, result in zip(batch, results):
-                    if stop_requested():
-                        raise KeyboardInterrupt
-                    step(frame, result)
-                if progress is not None:
+                        log(f"note: {src.name}: frames: {shrink_note(report.input_budget, frame.rgb.shape[:2])}")
+                if stop_requested():
+                    raise KeyboardInterrupt
+                step(frame, result, model_alignment)
+                if progress is not None and report.frames % batch == 0:
                     progress(Progress(report.frames, total, time.perf_counter() - start))
+            if progress is not None and report.frames % batch:  # the last, partial batch
+                progress(Progress(report.frames, total, time.perf_counter() - start))
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         report.seconds = time.perf_counter() - start
-        report.stopped_early = src.error
+        report.stopped_early = "; ".join([*stops, *([src.error] if src.error else [])]) or None
         try:
             outs.close()
         finally:

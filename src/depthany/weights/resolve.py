@@ -194,12 +194,34 @@ def load_model(
     if spec.arch.temporal is not None:
         raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
                            "load it with depthany.weights.load_video_model and run depthany.video.vda")
+    _check_image_model(spec)
+    net = _build_and_load(ckpt, spec, device, dtype)
+    assert isinstance(net, DepthAnything | ZoeDepth | DepthAnything3)
+    return net, spec
+
+
+def _check_image_model(spec: zoo.ModelSpec) -> None:
+    """Refuse the family :func:`load_model` does not build (any-view Depth Anything 3), saying what to use."""
     if spec.arch.is_da3 and spec.arch.views is not None:
         raise WeightsError(f"{spec.name} is an any-view Depth Anything 3 model, which takes several views of a scene; "
                            "use depthany.multiview.MultiViewPredictor (depthany multiview) or "
                            "depthany.weights.load_network")
+
+
+def load_image_or_video_model(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[ImageNetwork | DepthAnything3 | VideoDepthAnything, zoo.ModelSpec]:
+    """:func:`load_video_model` for Video Depth Anything weights, else :func:`load_model`, reading the file once
+    (what ``depthany video`` and video evaluation load). Arguments and errors as :func:`load_model`."""
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None
+    if spec.arch.temporal is None:
+        _check_image_model(spec)
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, DepthAnything | ZoeDepth | DepthAnything3)
+    assert isinstance(net, DepthAnything | ZoeDepth | DepthAnything3 | VideoDepthAnything)
     return net, spec
 
 

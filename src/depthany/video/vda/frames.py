@@ -4,6 +4,12 @@ Preprocessing is the official one (``video_depth.py``): RGB ``uint8`` -> ``astyp
 resize to multiples of 14 with ``cv2.INTER_CUBIC`` on the float32 image -> ImageNet normalisation (in float64,
 as numpy promotes it) -> float32. The input size is reduced for frames wider than 16:9 (:func:`video_input_size`).
 Outputs are resized back to the frame size with bilinear ``align_corners=True`` interpolation.
+
+The network-input budget (:mod:`depthany.budget`) applies per frame, after the wide-video reduction: a frame
+whose official input has more patch tokens than ``max_tokens`` runs at the largest size that fits (aspect kept).
+At the official input size 518 no frame comes near the default budget (a 16:9 frame runs at 518x924, 2,442
+tokens; wider frames are reduced to about the same long side), so ordinary videos run exactly as the official
+code; the budget matters only for much larger ``input_size`` values.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ... import transforms
+from ...budget import DEFAULT_MAX_TOKENS, NetworkFit, fit_network_size
 from ...models import VideoDepthAnything
+from ...precision import autocast as precision_autocast
 from ...zoo import ModelSpec, VideoWindows
 
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -77,9 +85,15 @@ class FramePreparer:
         spec: the model's spec (preprocessing numbers and window schedule).
         first: the first frame, (H, W, 3) uint8 RGB.
         input_size: the requested short side before the wide-video reduction (default: the model's, 518).
+        max_tokens: network-input budget per frame in patch tokens (see the module docstring).
+
+    Raises:
+        ValueError: not a video model, or a first frame that is not an RGB array.
+        InputBudgetError: frames too thin to fit the budget.
     """
 
-    def __init__(self, spec: ModelSpec, first: np.ndarray, input_size: int | None = None) -> None:
+    def __init__(self, spec: ModelSpec, first: np.ndarray, input_size: int | None = None,
+                 max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         if spec.video is None:
             raise ValueError(f"{spec.name} is not a Video Depth Anything model")
         if not isinstance(first, np.ndarray) or first.ndim != 3 or first.shape[2] != 3:
@@ -88,7 +102,9 @@ class FramePreparer:
         self.frame_size: tuple[int, int] = (first.shape[0], first.shape[1])
         self.input_size = video_input_size(*self.frame_size, input_size or spec.preprocess.input_size, spec.video,
                                            spec.preprocess.multiple)
-        self.network_size = transforms.network_size(*self.frame_size, self.input_size, spec.preprocess.multiple)
+        self.fit: NetworkFit = fit_network_size(*self.frame_size, self.input_size, spec.preprocess.multiple,
+                                                max_tokens)
+        self.network_size = self.fit.network_size
 
     def __call__(self, frame: np.ndarray, index: int) -> Tensor:
         """(H, W, 3) uint8 RGB -> (3, h, w) float32 normalised network input.
@@ -100,17 +116,15 @@ class FramePreparer:
             got = getattr(frame, "shape", type(frame).__name__)
             raise ValueError(f"frame {index}: expected an ({self.frame_size[0]}, {self.frame_size[1]}, 3) RGB array "
                              f"like the first frame, got {got}")
-        return transforms.preprocess(frame, self.spec.preprocess, self.input_size)[0]
+        return transforms.preprocess(frame, self.spec.preprocess, self.input_size, self.network_size)[0]
 
 
 def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager[Any]:
-    """The official ``torch.autocast(device, enabled=not fp32)``, with the dtype named explicitly."""
+    """The official ``torch.autocast(device, enabled=not fp32)``, with the dtype named explicitly; fp32 runs
+    under :func:`depthany.precision.strict_fp32` (IEEE float32 matmuls and convolutions, no TF32)."""
     if precision not in AUTOCAST:
         raise ValueError(f"precision must be one of {', '.join(AUTOCAST)}, got {precision!r}")
-    dtype = AUTOCAST[precision]
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return precision_autocast(device, precision)
 
 
 def model_device(model: VideoDepthAnything) -> torch.device:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
+from ...budget import DEFAULT_MAX_TOKENS, check_max_tokens
 from ...models import VideoDepthAnything
 from ...models.temporal import FrameStates
 from ...zoo import ModelSpec
@@ -38,18 +39,19 @@ class StreamingVideoDepth:
     """Feed frames one by one with :meth:`step` (or a whole iterator with :meth:`run`).
 
     Args:
-        model, spec, input_size, precision: as :class:`~depthany.video.vda.window.WindowedVideoDepth`. The
+        model, spec, input_size, precision, max_tokens: as :class:`~depthany.video.vda.window.WindowedVideoDepth`. The
             input size is fixed by the first frame; every later frame must have the same size.
     """
 
     def __init__(self, model: VideoDepthAnything, spec: ModelSpec, input_size: int | None = None,
-                 precision: Precision = "fp32") -> None:
+                 precision: Precision = "fp32", max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.windows = check_model(model, spec)
         autocast(torch.device("cpu"), precision)  # validates
         self.model = model.eval()
         self.spec = spec
         self.input_size = input_size
         self.precision: Precision = precision
+        self.max_tokens = check_max_tokens(max_tokens)
         self.reset()
 
     def reset(self) -> None:
@@ -76,7 +78,7 @@ class StreamingVideoDepth:
         """
         w = self.windows
         if self._prepare is None:
-            self._prepare = FramePreparer(self.spec, frame, self.input_size)
+            self._prepare = FramePreparer(self.spec, frame, self.input_size, self.max_tokens)
         x = self._prepare(frame, self.index + 1)
         self.index += 1
         device = model_device(self.model)

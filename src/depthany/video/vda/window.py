@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...budget import DEFAULT_MAX_TOKENS, check_max_tokens
 from ...models import VideoDepthAnything
 from ...zoo import ModelSpec
 from .frames import (
@@ -46,16 +47,18 @@ class WindowedVideoDepth:
         spec: its zoo spec (``spec.video`` is the schedule).
         input_size: short side before the wide-video reduction (default: the model's, 518).
         precision: ``"fp32"`` (the exact path), ``"fp16"`` or ``"bf16"`` (autocast, like the official default).
+        max_tokens: network-input budget per frame (:mod:`depthany.budget`; ordinary videos are far below it).
     """
 
     def __init__(self, model: VideoDepthAnything, spec: ModelSpec, input_size: int | None = None,
-                 precision: Precision = "fp32") -> None:
+                 precision: Precision = "fp32", max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.windows = check_model(model, spec)
         autocast(torch.device("cpu"), precision)  # validates
         self.model = model.eval()
         self.spec = spec
         self.input_size = input_size
         self.precision: Precision = precision
+        self.max_tokens = check_max_tokens(max_tokens)
         self.metric = spec.arch.head == "metric"
         self._inputs: list[Tensor] = []
         self._stitcher = WindowStitcher(self.windows, self.metric)
@@ -88,7 +91,7 @@ class WindowedVideoDepth:
         first = next(source, None)
         if first is None:
             raise ValueError("no frames: the video is empty")
-        prepare = FramePreparer(self.spec, first, self.input_size)
+        prepare = FramePreparer(self.spec, first, self.input_size, self.max_tokens)
         pending_first: np.ndarray | None = first
         del first
         read = 0  # real frames read so far
