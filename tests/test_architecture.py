@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models", "transforms", "io", "data"),  # the network, pre/postprocessing, file formats, datasets on disk
     ("weights", "geometry", "export", "synth", "budget", "zoe_pipeline"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
     ("backends", "outputs", "inference"),  # engines; output-format registry; preprocess -> network -> postprocess
-    ("predictor",),  # images in, DepthResult out
+    ("predictor", "quantize"),  # images in, DepthResult out; int8 post-training quantisation with its gate
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
     ("eval", "pseudo", "video", "bench", "serve"),  # tasks built on the predictor
     ("seg",),  # semantic segmentation on the encoder (scored like eval)

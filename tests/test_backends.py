@@ -167,7 +167,9 @@ def test_auto_without_any_fp16_cpu_backend_is_an_error(monkeypatch) -> None:
 def test_bad_names_and_combinations_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="backend must be one of auto, torch"):
         backends.resolve("tensorrt")
-    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16, int8"):
+        backends.resolve("torch", "int4")
+    with pytest.raises(ValueError, match="'torch' does not run precision 'int8' on cpu"):
         backends.resolve("torch", "int8")
     with pytest.raises(ValueError, match="'onnxruntime' does not run precision 'bf16' on cpu"):
         backends.resolve("onnxruntime", "bf16", "cpu")

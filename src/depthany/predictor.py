@@ -24,7 +24,7 @@ from .budget import DEFAULT_MAX_TOKENS, InputBudgetError
 from .inference import Prepared, pipeline_for
 from .io.image import LoadedImage, as_rgb
 from .models import DepthAnything
-from .precision import PRECISIONS, Precision, check_precision
+from .precision import PRECISIONS, InferencePrecision, Precision, check_inference_precision
 from .result import DepthResult
 from .runtime.devices import pick_device
 from .weights import load_model
@@ -45,7 +45,9 @@ class DepthPredictor:
         model: the network (any device/dtype).
         spec: its zoo spec (preprocessing numbers, output kind, name).
         device: where inputs are sent; defaults to the model's device.
-        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (autocast).
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (autocast), or ``"int8"``: the quantised model
+            made for these weights by ``depthany quantize`` (:mod:`depthany.quantize`), run by an engine
+            backend (``"openvino"`` or ``"auto"``); never chosen unless asked for.
         input_size: network short side (default: the model's, 518 for official models); larger values give
             sharper maps (test-time resolution scaling).
         batch_size: images per forward pass in :meth:`predict_batch` (same network size only).
@@ -65,21 +67,24 @@ class DepthPredictor:
         model: DepthAnything,
         spec: ModelSpec,
         device: str | torch.device | None = None,
-        precision: Precision = "fp32",
+        precision: InferencePrecision = "fp32",
         input_size: int | None = None,
         batch_size: int = 4,
         backend: str = "torch",
         backend_options: dict[str, Any] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
-        check_precision(precision)
+        check_inference_precision(precision)
+        if precision == "int8" and backend == "torch":
+            raise ValueError("precision 'int8' runs a quantised model (depthany quantize) on an engine, not PyTorch: "
+                             "use backend='openvino' or 'auto'")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.pipeline = pipeline_for(spec, input_size, max_tokens)  # validates input_size and max_tokens
         self.model = model.eval()
         self.spec = spec
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.precision: Precision = precision
+        self.precision: InferencePrecision = precision
         self.input_size = self.pipeline.input_size
         self.batch_size = batch_size
         from .backends import make_runner
@@ -101,7 +106,7 @@ class DepthPredictor:
         model: str | None = None,
         weights: str | Path | None = None,
         device: str | torch.device | None = "cpu",
-        precision: Precision = "fp32",
+        precision: InferencePrecision = "fp32",
         input_size: int | None = None,
         batch_size: int = 4,
         backend: str = "torch",

@@ -1,9 +1,13 @@
-"""OpenVINO on the CPU: f32 (exact) and bf16 (fast; AMX on recent Xeons). Extra: ``[openvino]``.
+"""OpenVINO on the CPU: f32 (exact), bf16 (fast; AMX on recent Xeons) and int8 (a graph quantised by
+``depthany quantize``). Extra: ``[openvino]``.
 
 OpenVINO's CPU plugin defaults to bf16 on CPUs that support it, so the precision is always set explicitly with
 ``INFERENCE_PRECISION_HINT``; the runner records the precision the compiled model reports back. By default a
 model is compiled per input shape (static shapes run faster than a dynamic compile) and the last few compiled
 shapes are kept; the predictor groups images by network size, so a folder of same-sized photos compiles once.
+
+int8 runs a quantised OpenVINO IR (``.xml``): the quantised operations compute in int8 and everything else (the
+layers kept in floating point, softmax, norms, activations) in f32, which is what the accuracy gate measured.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ INFO = BackendInfo(
     name="openvino",
     modules=("openvino", "onnx", "onnxscript"),
     extra="openvino,export",
-    precisions={"cpu": ("fp32", "bf16", "fp16")},
-    summary="OpenVINO CPU plugin; fp32 (exact) or bf16/fp16 inference precision; compiled per input shape",
+    precisions={"cpu": ("fp32", "bf16", "fp16", "int8")},
+    summary="OpenVINO CPU plugin; fp32 (exact), bf16/fp16 inference precision, or an int8 model from depthany "
+            "quantize; compiled per input shape",
 )
-HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+# INFERENCE_PRECISION_HINT per precision; an int8 model keeps its float parts in f32, as its gate measured them
+HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16", "int8": "f32"}
 MAX_COMPILED = 4
 
 
@@ -33,8 +39,9 @@ class OpenVinoRunner(Runner):
     """Compiled OpenVINO models for the exported graph.
 
     Args:
-        onnx_path: a file written by :func:`depthany.export.export_onnx`.
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (the CPU plugin's inference precision).
+        onnx_path: a file written by :func:`depthany.export.export_onnx`, or for ``"int8"`` the ``.xml`` of a
+            quantised model (:mod:`depthany.quantize`).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (the CPU plugin's inference precision), or ``"int8"``.
         device: only ``cpu``.
         threads: inference threads (default: ``torch.get_num_threads()``).
         static: compile one model per input shape (default) or a single dynamic-shape model.

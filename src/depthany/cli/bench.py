@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
-from ..precision import PRECISIONS
+from ..precision import INFERENCE_PRECISIONS
 
 
 @click.command("bench")
@@ -17,7 +17,9 @@ from ..precision import PRECISIONS
               help="random (seeded; speed does not depend on the values), pretrained (the zoo weights), or a path.")
 @click.option("--backend", "-b", default="all", show_default=True,
               help="Comma-separated backends (torch, onnxruntime, openvino), 'all' installed ones, or 'auto'.")
-@click.option("--precision", "-p", default="fp32,bf16", show_default=True, help="Comma-separated: fp32, bf16, fp16.")
+@click.option("--precision", "-p", default="fp32,bf16", show_default=True,
+              help="Comma-separated: fp32, bf16, fp16, int8 (the cached `depthany quantize` model for the weights, "
+                   "else one calibrated on --calibration images or on the benchmark's synthetic photos).")
 @click.option("--size", "-s", default="518x518,518x686", show_default=True,
               help="Network sizes HxW (multiples of 14); 518x686 is what a 480x640 photo becomes.")
 @click.option("--batch", default="1", show_default=True, help="Comma-separated batch sizes.")
@@ -60,7 +62,7 @@ def bench(model: str, weights: str, backend: str, precision: str, size: str, bat
     cfg = BenchConfig(
         model=model, weights=weights,
         backends=parse_choices(backend, ("all", *backends.BACKEND_CHOICES), "--backend"),
-        precisions=parse_choices(precision, PRECISIONS, "--precision"),
+        precisions=parse_choices(precision, INFERENCE_PRECISIONS, "--precision"),
         sizes=parse_sizes(size), batches=parse_ints(batch, "--batch"), device=device, threads=threads,
         repeats=repeats, warmup=warmup, baseline=baseline, e2e=e2e, memory=memory, peak=peak, max_tokens=max_tokens)
     try:

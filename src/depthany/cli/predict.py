@@ -26,7 +26,7 @@ import click
 
 from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
 from ..io.image import DEFAULT_MAX_PIXELS
-from ..precision import PRECISIONS
+from ..precision import INFERENCE_PRECISIONS
 
 REAL_MODELS_HINT = ("for real photos use --model da2-small (Apache-2.0), da2-base or da2-large; "
                     "`depthany models` lists them all")
@@ -66,8 +66,9 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
               help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply.")
 @click.option("--input-size", type=int, help="Network short side, a multiple of 14 (default: the model's; 518).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps or auto (a GPU when one is present).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="fp32 reproduces the official outputs; bf16/fp16 are faster on GPUs.")
+@click.option("--precision", type=click.Choice(INFERENCE_PRECISIONS), default="fp32", show_default=True,
+              help="fp32 reproduces the official outputs; bf16/fp16 are faster on GPUs; int8 runs the model made "
+                   "by `depthany quantize` for these weights (OpenVINO).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images of the same network size per forward pass.")
 @click.option("--backend", default="auto", show_default=True,

@@ -14,14 +14,15 @@ from pathlib import Path
 import click
 
 from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
-from ..precision import PRECISIONS
+from ..precision import INFERENCE_PRECISIONS
 
 
 @click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", default=None, help="Zoo name or HF alias (default: the bundled model).")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local weights file or folder.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(INFERENCE_PRECISIONS), default="fp32", show_default=True,
+              help="int8 runs the model made by `depthany quantize` for these weights (OpenVINO).")
 @click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on; 0.0.0.0 exposes the service to the network.")
@@ -64,9 +65,11 @@ def serve(model: str | None, weights: Path | None, device: str, precision: str, 
                          default_format=default_format, max_tokens=max_tokens, shutdown_grace_s=shutdown_grace)
     try:
         predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
-                                                   batch_size=max_batch, max_tokens=max_tokens)
+                                                   batch_size=max_batch, max_tokens=max_tokens,
+                                                   backend="auto" if precision == "int8" else "torch")
         app = create_app(predictor, config)
-    except ValueError as e:  # WeightsError / WeightsNotFound / unknown model / bad limits: a set-up problem
+    except (ValueError, ImportError) as e:  # WeightsError / WeightsNotFound / unknown model / bad limits: a set-up problem;
+        # ImportError: the engine of --precision int8 is not installed
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     click.echo(f"serving {predictor.spec.name} on http://{host}:{port} (docs at /docs)", err=True)

@@ -17,7 +17,7 @@ import click
 
 from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
 from ..io.colormap import COLORMAPS, DEFAULT_CMAP
-from ..precision import PRECISIONS
+from ..precision import INFERENCE_PRECISIONS
 
 
 def default_output(source: str, suffix: str) -> Path:
@@ -43,7 +43,8 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("--model", default=None, help="Zoo name or HF alias (default: the bundled model).")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local weights file or folder.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(INFERENCE_PRECISIONS), default="fp32", show_default=True,
+              help="int8 runs the model made by `depthany quantize` for these weights (OpenVINO).")
 @click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
@@ -110,8 +111,10 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
         raise click.ClickException(str(e)) from None
     try:
         predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
-                                                   batch_size, max_tokens=max_tokens)
-    except ValueError as e:  # WeightsError / WeightsNotFound / unknown model: a set-up problem, like predict
+                                                   batch_size, max_tokens=max_tokens,
+                                                   backend="auto" if precision == "int8" else "torch")
+    except (ValueError, ImportError) as e:  # WeightsError / WeightsNotFound / unknown model: a set-up problem;
+        # ImportError: the engine of --precision int8 is not installed, like predict
         src.close()
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
