@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from backend_helpers import _CACHE as SHARED_ONNX_CACHE
 from backend_helpers import tiny_model
 from conftest import tiny_spec
 from depthany import backends
@@ -52,6 +54,20 @@ def _write_photos(folder: Path, seeds: range, black: bool = False) -> list[Path]
     return paths
 
 
+def _cache_with_export(folder: Path) -> Path:
+    """A fresh depthany cache folder holding the tiny model's ONNX export (exported once per test process, in the
+    folder the backend tests share: the export is the slow part, ~40 s on 2 busy cores) and no int8 model."""
+    from depthany.backends.onnx_cache import model_onnx
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_ENV, SHARED_ONNX_CACHE)
+        exported = model_onnx(tiny_model(seed=0), "tiny")
+    (folder / "onnx").mkdir(parents=True, exist_ok=True)
+    for f in exported.parent.glob(exported.name + "*"):
+        shutil.copyfile(f, folder / "onnx" / f.name)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def int8_env(tmp_path_factory):
     """One quantisation of the tiny model (cache in a temporary folder): the files, the result, the model."""
@@ -59,7 +75,7 @@ def int8_env(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("int8")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(CACHE_ENV, str(root / "cache"))
+        mp.setenv(CACHE_ENV, str(_cache_with_export(root / "cache")))
         photos = _write_photos(root / "photos", range(10))
         model, spec = tiny_model(seed=0), tiny_spec()
         result = quantize_model(model, spec, photos, root / "out" / "tiny-int8.xml", input_size=INPUT_SIZE,
@@ -173,8 +189,15 @@ def test_cached_by_weights_digest_and_found_by_precision_int8(int8_env, monkeypa
     img = _photo(11)
     res = pred.predict(img)
     assert pred.backend == "openvino" and res.meta["precision"] == "int8"
+    from depthany.backends.openvino_backend import OpenVinoRunner
+
+    direct = DepthPredictor(model, spec, "cpu", precision="int8", backend="openvino", input_size=INPUT_SIZE,
+                            backend_options={"int8_model": str(int8_env["result"].model_path)})
+    np.testing.assert_allclose(res.values, direct.predict(img).values, rtol=0, atol=1e-6)  # the same int8 graph
+    assert isinstance(direct.runner, OpenVinoRunner)
     exact = DepthPredictor(model, spec, "cpu", input_size=INPUT_SIZE).predict(img).values
-    assert absrel(res.values, exact) < LOOSE_ABSREL and np.abs(res.values - exact).max() > 0
+    assert np.abs(res.values - exact).max() > 1e-4  # not the float model
+    assert np.corrcoef(res.values.ravel(), exact.ravel())[0, 1] > 0.95
 
 
 @needs_int8
@@ -233,28 +256,64 @@ def test_missing_nncf_or_openvino_is_a_clear_error(monkeypatch, tmp_path) -> Non
 
 
 @needs_int8
-def test_cli_gate_fails_on_a_broken_calibration(tmp_path, monkeypatch) -> None:
-    """Calibrated on black images, the activation ranges do not fit real photos: the gate must catch it."""
+def test_cli_gate_fails_above_the_bound(tmp_path, monkeypatch) -> None:
+    """A bound of 0: int8 is never bit-exact, so the command must fail, write the report and cache nothing."""
     from depthany.cli.main import cli
     from depthany.weights import save_weights
 
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(_cache_with_export(tmp_path / "cache")))
     model, spec = tiny_model(seed=0), tiny_spec()
     weights = save_weights(model.state_dict(), spec, tmp_path / "tiny.safetensors", "depthany")
-    black = _write_photos(tmp_path / "black", range(6), black=True)
-    held = _write_photos(tmp_path / "held", range(20, 23))
-    out = tmp_path / "q" / "broken.xml"
-    res = CliRunner().invoke(cli, ["quantize", "--weights", str(weights), "-c", str(black[0].parent), "--holdout",
+    photos = _write_photos(tmp_path / "photos", range(5))
+    held = _write_photos(tmp_path / "held", range(20, 22))
+    out = tmp_path / "q" / "strict.xml"
+    res = CliRunner().invoke(cli, ["quantize", "--weights", str(weights), "-c", str(photos[0].parent), "--holdout",
                                    str(held[0].parent), "-o", str(out), "--input-size", str(INPUT_SIZE), "--quiet",
-                                   "--threads", "1", "--max-absrel", str(LOOSE_ABSREL)])
+                                   "--threads", "1", "--max-absrel", "0"])
     assert res.exit_code == 1, res.output
     assert "accuracy gate failed" in res.output and "not cached" in res.output
-    rep = json.loads(out.with_name("broken.gate.json").read_text())
-    assert rep["ok"] is False and rep["absrel"] > LOOSE_ABSREL and rep["holdout"]["from"] == "--holdout"
+    rep = json.loads(out.with_name("strict.gate.json").read_text())
+    assert rep["ok"] is False and rep["absrel"] > 0 and rep["max_absrel"] == 0
+    assert rep["holdout"]["from"] == "--holdout" and rep["images"] == 2 and rep["calibration"]["images"] == 5
     assert out.is_file() and cached_int8(weights_digest(model)) is None  # written for inspection, never used
     res = CliRunner().invoke(cli, ["predict", str(held[0]), "--weights", str(weights), "--precision", "int8",
                                    "--out", str(tmp_path / "pred")])
     assert res.exit_code == 2 and "no int8 model for these weights" in res.output
+
+
+@needs_int8
+def test_gate_catches_a_broken_int8_model(int8_env, tmp_path) -> None:
+    """The calibrated activation ranges shrunk 50x (what calibrating on the wrong images does): the gate's
+    AbsRel must blow past the default bound, while the real model is close."""
+    import openvino as ov
+    from openvino import op as ov_op
+
+    from depthany.backends.openvino_backend import OpenVinoRunner
+    from depthany.backends.torch_backend import TorchRunner
+    from depthany.inference import pipeline_for
+    from depthany.quantize import gate
+
+    model = ov.Core().read_model(str(int8_env["result"].model_path))
+    shrunk = 0
+    for op in model.get_ordered_ops():
+        if op.get_type_name() == "FakeQuantize" and op.input_value(0).get_node().get_type_name() != "Constant":
+            for i in range(1, 5):  # input_low, input_high, output_low, output_high
+                const = op.input_value(i).get_node()
+                small = ov_op.Constant(np.array(const.get_data() * 0.02, dtype=np.float32))
+                op.input(i).replace_source_output(small.output(0))
+            shrunk += 1
+    assert shrunk > 5
+    broken = tmp_path / "broken.xml"
+    ov.save_model(model, str(broken), compress_to_fp16=False)
+    pipeline = pipeline_for(int8_env["spec"], INPUT_SIZE)
+    held = [Path(r["image"]) for r in int8_env["result"].report["per_image"]]
+    reference = TorchRunner(int8_env["model"], "fp32")
+    rows = gate.measure(pipeline, reference, OpenVinoRunner(broken, "int8", threads=1), held)
+    rep = gate.report(rows, gate.DEFAULT_MAX_ABSREL, {})
+    assert rep["ok"] is False and rep["absrel"] > 2 * LOOSE_ABSREL and rep["delta1"] < 0.5
+    good = gate.report(gate.measure(pipeline, reference, OpenVinoRunner(int8_env["result"].model_path, "int8",
+                                                                        threads=1), held), LOOSE_ABSREL, {})
+    assert good["ok"] is True and good["absrel"] == pytest.approx(int8_env["result"].report["absrel"], rel=1e-5)
 
 
 def test_cli_refuses_bad_arguments(tmp_path) -> None:
@@ -285,3 +344,29 @@ def test_predict_cli_precision_int8(int8_env, monkeypatch, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "int8" in res.output and "backend openvino" in res.output
     assert np.load(tmp_path / "o" / "a.npy").shape == (56, 70)
+
+
+def test_int8_cache_install_replaces_and_needs_all_three_files(tmp_path, monkeypatch) -> None:
+    from depthany.backends.int8_cache import install
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    digest = "ab" * 20
+
+    def made(folder: Path, text: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        xml = folder / "m.xml"
+        for f, t in ((xml, text), (folder / "m.bin", text + "-bin"), (folder / "m.gate.json", '{"ok": true}')):
+            f.write_text(t)
+        return xml
+
+    assert cached_int8(digest) is None  # no cache folder yet
+    first = install(made(tmp_path / "a", "first"), "da2-small", digest)
+    assert cached_int8(digest) == first and first.name == f"da2-small-{digest[:16]}.xml"
+    second = install(made(tmp_path / "b", "second"), "my model/v2", digest)  # re-quantised, under another name
+    assert cached_int8(digest) == second and second.name == f"my_model_v2-{digest[:16]}.xml"
+    assert not first.exists() and second.read_text() == "second"
+    assert second.with_suffix(".bin").read_text() == "second-bin"
+    assert cached_int8("cd" * 20) is None  # other weights
+    second.with_name(second.stem + ".gate.json").unlink()  # a model without its gate report is never used
+    assert cached_int8(digest) is None
+    assert [p.name for p in int8_dir().iterdir() if p.name.startswith(".install-")] == []

@@ -11,7 +11,7 @@ pass, so memory stays at one image whatever the count.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +84,7 @@ def _spread(items: list[Path], n: int) -> list[Path]:
     return [items[i] for i in dict.fromkeys(idx.tolist())]
 
 
-def readable(paths: Sequence[Path], progress: Callable[[Sequence[Path]], Iterator[Path]] | None = None
+def readable(paths: Sequence[Path], progress: Callable[[Sequence[Path]], Iterable[Path]] | None = None
              ) -> tuple[list[Path], list[tuple[str, str]]]:
     """Split ``paths`` into images that decode and (path, reason) for those that do not (reported, skipped)."""
     ok, bad = [], []
