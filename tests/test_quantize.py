@@ -370,3 +370,52 @@ def test_int8_cache_install_replaces_and_needs_all_three_files(tmp_path, monkeyp
     second.with_name(second.stem + ".gate.json").unlink()  # a model without its gate report is never used
     assert cached_int8(digest) is None
     assert [p.name for p in int8_dir().iterdir() if p.name.startswith(".install-")] == []
+
+
+@needs_int8
+def test_bench_runs_the_cached_int8_model(int8_env, monkeypatch, tmp_path) -> None:
+    """`depthany bench -p int8` uses the model cached for the weights, reports its gate, its error against fp32
+    measured in the run, and its peak memory from a fresh process running that model."""
+    from depthany.bench import BenchConfig, run_bench
+    from depthany.bench.report import header, text_table
+    from depthany.weights import save_weights
+
+    monkeypatch.setenv(CACHE_ENV, str(int8_env["root"] / "cache"))
+    weights = save_weights(int8_env["model"].state_dict(), int8_env["spec"], tmp_path / "t.safetensors", "depthany")
+    cfg = BenchConfig(model=None, weights=str(weights), backends=("openvino",), precisions=("fp32", "int8"),
+                      sizes=((518, 518),), batches=(1,), repeats=1, warmup=0, baseline=False, e2e=False,
+                      memory=True, peak=False, threads=1)
+    report = run_bench(cfg)
+    rows = {r["precision"]: r for r in report["results"]}
+    assert set(rows) == {"fp32", "int8"} and report["skipped"] == []
+    assert report["int8"]["int8_model"] == str(int8_env["result"].cached)
+    assert report["int8"]["source"].startswith("cache") and report["int8"]["gate"]["ok"] is True
+    assert rows["fp32"]["errors"]["max_rel"] < 1e-4  # the float engine is exact...
+    assert 1e-3 < rows["int8"]["errors"]["max_rel"] < 0.5  # ...the int8 one is not, and still close
+    mem = rows["int8"]["memory"]
+    assert "error" not in mem, mem
+    assert 100 < mem["peak_rss_mb"] < 4000
+    assert "int8 model: " in header(report) and "int8" in text_table(report)
+
+
+@needs_int8
+def test_video_cli_precision_int8(int8_env, monkeypatch, tmp_path) -> None:
+    """`depthany video --precision int8` over an image sequence runs the cached int8 model; without one it stops
+    with the command that makes it."""
+    from depthany.cli.main import cli
+    from depthany.weights import save_weights
+
+    monkeypatch.setenv(CACHE_ENV, str(int8_env["root"] / "cache"))
+    weights = save_weights(int8_env["model"].state_dict(), int8_env["spec"], tmp_path / "t.safetensors", "depthany")
+    frames = _write_photos(tmp_path / "frames", range(30, 33))
+    raw = tmp_path / "raw.npz"
+    args = ["video", str(frames[0].parent), "--no-video", "--raw", "npz", "--raw-out", str(raw),
+            "--temporal", "none", "--input-size", str(INPUT_SIZE)]
+    res = CliRunner().invoke(cli, [*args, "--weights", str(weights), "--precision", "int8"])
+    assert res.exit_code == 0, res.output
+    with np.load(raw) as z:
+        depth = [z[k] for k in sorted(z.files) if z[k].ndim >= 2]
+    assert depth and depth[0].shape[-2:] == (56, 70)
+    other = save_weights(tiny_model(seed=3).state_dict(), int8_env["spec"], tmp_path / "o.safetensors", "depthany")
+    res = CliRunner().invoke(cli, [*args, "--weights", str(other), "--precision", "int8"])
+    assert res.exit_code == 2 and "no int8 model for these weights" in res.output

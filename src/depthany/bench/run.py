@@ -47,7 +47,7 @@ Log = Callable[[str], None]
 class BenchConfig:
     """What to measure. Sizes are *network* sizes (H, W), multiples of 14; 518x686 is a 480x640 photo."""
 
-    model: str = "da2-small"
+    model: str | None = "da2-small"  # None: the architecture a weights file describes
     weights: str = "random"  # "random" (seeded; speed does not depend on values), "pretrained", or a path
     backends: tuple[str, ...] = ("all",)  # backend names, "all" (every installed one) or "auto"
     precisions: tuple[str, ...] = ("fp32", "bf16")
@@ -68,11 +68,11 @@ class BenchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def bench_model(name: str, weights: str, device: torch.device) -> tuple[DepthAnything, zoo.ModelSpec]:
+def bench_model(name: str | None, weights: str, device: torch.device) -> tuple[DepthAnything, zoo.ModelSpec]:
     """The model to benchmark: seeded random weights (output bias raised so the map is not all zero), the
     zoo entry's published weights (``"pretrained"``) or a local file."""
     if weights == "random":
-        spec = zoo.get_spec(name)
+        spec = zoo.get_spec(name or "da2-small")
         torch.manual_seed(0)
         model = build_model(spec.arch)
         with torch.no_grad():
@@ -155,7 +155,7 @@ def run_bench(cfg: BenchConfig, log: Log = lambda s: None) -> dict[str, Any]:
     pairs = _paths(cfg, device)
     probes: dict[str, Any] = {}
     if cfg.peak:
-        for p in dict.fromkeys(p for _, p in pairs):
+        for p in dict.fromkeys(p for _, p in pairs if p != "int8"):  # no int8 GEMM probe: int8 rows have no % peak
             log(f"measuring the {p} matmul peak ...")
             report["peaks"][p], probes[p] = matmul_peak(p, device)
     with tempfile.TemporaryDirectory(prefix="depthany-bench-") as tmp:
@@ -163,7 +163,7 @@ def run_bench(cfg: BenchConfig, log: Log = lambda s: None) -> dict[str, Any]:
         for name, precision in pairs:
             log(f"building {name} {precision} ...")
             try:
-                options = {}
+                options: dict[str, Any] = {}
                 if precision == "int8":
                     options["int8_model"] = _int8_model(cfg, model, spec, Path(tmp), report, log)
                 runners[f"{name}/{precision}"] = backends.make_runner(name, model, precision, device, name=spec.name,

@@ -37,13 +37,16 @@ from ..precision import INFERENCE_PRECISIONS
 @click.option("--peak/--no-peak", default=True, show_default=True, help="Measure the matmul peak (GFLOP/s).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
               help=f"{MAX_TOKENS_HELP} Sizes over it are refused.")
+@click.option("--calibration", "-c", multiple=True,
+              help="int8 without a cached model for the weights: calibrate on these images/folders/lists "
+                   "(repeatable; default: the benchmark's synthetic photos, good for speed, not for accuracy).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the full report as JSON ('-' for stdout).")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table as Markdown.")
 def bench(model: str, weights: str, backend: str, precision: str, size: str, batch: str, device: str,
           threads: int | None, repeats: int, warmup: int, baseline: bool, e2e: bool, memory: bool, peak: bool,
-          max_tokens: int, json_out: Path | None, markdown: Path | None) -> None:
+          max_tokens: int, calibration: tuple[str, ...], json_out: Path | None, markdown: Path | None) -> None:
     """Benchmark MODEL on this machine: model-only and end-to-end latency (medians of interleaved runs),
     throughput, peak memory, achieved GFLOP/s against a measured matmul peak, and each path's error against
     PyTorch fp32; ratios are against transformers measured in the same run.
@@ -64,7 +67,8 @@ def bench(model: str, weights: str, backend: str, precision: str, size: str, bat
         backends=parse_choices(backend, ("all", *backends.BACKEND_CHOICES), "--backend"),
         precisions=parse_choices(precision, INFERENCE_PRECISIONS, "--precision"),
         sizes=parse_sizes(size), batches=parse_ints(batch, "--batch"), device=device, threads=threads,
-        repeats=repeats, warmup=warmup, baseline=baseline, e2e=e2e, memory=memory, peak=peak, max_tokens=max_tokens)
+        repeats=repeats, warmup=warmup, baseline=baseline, e2e=e2e, memory=memory, peak=peak, max_tokens=max_tokens,
+        calibration=calibration)
     try:
         report = run_bench(cfg, log=lambda s: click.echo(s, err=True))
     except (ValueError, backends.BackendUnavailable) as e:
