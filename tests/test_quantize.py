@@ -265,6 +265,7 @@ def test_cli_gate_fails_above_the_bound(tmp_path, monkeypatch) -> None:
     model, spec = tiny_model(seed=0), tiny_spec()
     weights = save_weights(model.state_dict(), spec, tmp_path / "tiny.safetensors", "depthany")
     photos = _write_photos(tmp_path / "photos", range(5))
+    (tmp_path / "photos" / "zero-bytes.png").write_bytes(b"")  # reported and skipped, the rest carries on
     held = _write_photos(tmp_path / "held", range(20, 22))
     out = tmp_path / "q" / "strict.xml"
     res = CliRunner().invoke(cli, ["quantize", "--weights", str(weights), "-c", str(photos[0].parent), "--holdout",
@@ -275,6 +276,8 @@ def test_cli_gate_fails_above_the_bound(tmp_path, monkeypatch) -> None:
     rep = json.loads(out.with_name("strict.gate.json").read_text())
     assert rep["ok"] is False and rep["absrel"] > 0 and rep["max_absrel"] == 0
     assert rep["holdout"]["from"] == "--holdout" and rep["images"] == 2 and rep["calibration"]["images"] == 5
+    assert [Path(u["image"]).name for u in rep["unreadable"]] == ["zero-bytes.png"]
+    assert "skipped" in res.output and "zero-bytes.png" in res.output
     assert out.is_file() and cached_int8(weights_digest(model)) is None  # written for inspection, never used
     res = CliRunner().invoke(cli, ["predict", str(held[0]), "--weights", str(weights), "--precision", "int8",
                                    "--out", str(tmp_path / "pred")])
@@ -384,7 +387,7 @@ def test_bench_runs_the_cached_int8_model(int8_env, monkeypatch, tmp_path) -> No
     weights = save_weights(int8_env["model"].state_dict(), int8_env["spec"], tmp_path / "t.safetensors", "depthany")
     cfg = BenchConfig(model=None, weights=str(weights), backends=("openvino",), precisions=("fp32", "int8"),
                       sizes=((518, 518),), batches=(1,), repeats=1, warmup=0, baseline=False, e2e=False,
-                      memory=True, peak=False, threads=1)
+                      memory=False, peak=False, threads=1)
     report = run_bench(cfg)
     rows = {r["precision"]: r for r in report["results"]}
     assert set(rows) == {"fp32", "int8"} and report["skipped"] == []
@@ -392,10 +395,25 @@ def test_bench_runs_the_cached_int8_model(int8_env, monkeypatch, tmp_path) -> No
     assert report["int8"]["source"].startswith("cache") and report["int8"]["gate"]["ok"] is True
     assert rows["fp32"]["errors"]["max_rel"] < 1e-4  # the float engine is exact...
     assert 1e-3 < rows["int8"]["errors"]["max_rel"] < 0.5  # ...the int8 one is not, and still close
-    mem = rows["int8"]["memory"]
-    assert "error" not in mem, mem
-    assert 100 < mem["peak_rss_mb"] < 4000
     assert "int8 model: " in header(report) and "int8" in text_table(report)
+
+
+@needs_int8
+@pytest.mark.slow
+def test_bench_memory_job_runs_the_int8_model(int8_env, tmp_path) -> None:
+    """The peak-memory child of an int8 row loads the quantised model it is given (a fresh process: slow)."""
+    from depthany.bench.memory import MemoryJob, measure
+    from depthany.weights import save_weights
+
+    weights = save_weights(int8_env["model"].state_dict(), int8_env["spec"], tmp_path / "t.safetensors", "depthany")
+    job = MemoryJob("da2-small", str(weights), "openvino", "int8", 518, 518, 1, threads=1, batches=1,
+                    int8_model=str(int8_env["result"].model_path))
+    out = measure(job)
+    assert "error" not in out, out
+    assert 100 < out["peak_rss_mb"] < 4000
+    missing = measure(MemoryJob("da2-small", str(weights), "openvino", "int8", 518, 518, 1, threads=1, batches=1,
+                                int8_model=str(tmp_path / "none.xml")))
+    assert "error" in missing
 
 
 @needs_int8

@@ -94,8 +94,6 @@ def quantize(model: str | None, weights: Path | None, calibration: tuple[str, ..
         raise click.ClickException(str(e)) from None
     except (QuantizeError, ValueError, OSError) as e:  # WeightsError is a ValueError
         raise click.ClickException(str(e)) from None
-    for path, reason in result.unreadable:
-        click.echo(f"skipped {path}: {reason}", err=True)
     _summary(result.report, output)
     if result.cached is not None:
         click.echo(f"cached as {result.cached}; use it with --precision int8 (predict, video, serve, bench)")
@@ -111,6 +109,8 @@ def _images(found: ExpandedInputs, option: str) -> list[Path]:
 
 
 def _summary(report: dict[str, Any], output: Path) -> None:
+    for bad in report.get("unreadable", []):
+        click.echo(f"skipped {bad['image']}: {bad['reason']}", err=True)
     verdict = "passed" if report["ok"] else "FAILED"
     click.echo(f"wrote {output} (+ .bin) and {output.with_name(output.stem + '.gate.json')}")
     click.echo(f"accuracy gate {verdict}: mean AbsRel {100 * report['absrel']:.3f} % (worst image "

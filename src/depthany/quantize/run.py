@@ -18,7 +18,14 @@ from ..inference import pipeline_for
 from ..models import DepthAnything
 from ..zoo import ModelSpec
 from . import gate
-from .calibration import DEFAULT_CALIBRATION, DEFAULT_HOLDOUT, network_input, readable, split_images
+from .calibration import (
+    DEFAULT_CALIBRATION,
+    DEFAULT_HOLDOUT,
+    ImageSets,
+    network_input,
+    readable,
+    split_images,
+)
 from .openvino_int8 import QuantizeError, count_quantised, engine_info, quantize_onnx, require, save
 from .scopes import KEEP_FLOAT, check_patterns
 
@@ -122,12 +129,16 @@ def quantize_model(
     patterns = [*KEEP_FLOAT, *check_patterns(keep_float)]
     pipeline = pipeline_for(spec, input_size, max_tokens)
     started = time.perf_counter()
-    cands, bad = readable([Path(p) for p in calibration], _bar("reading calibration images", progress))
-    held = None
-    if holdout is not None:
-        held, bad_held = readable([Path(p) for p in holdout], _bar("reading held-out images", progress))
-        bad += bad_held
-    sets = split_images(cands, held, count, holdout_count)
+    # choose first, then decode only the chosen images (a folder of 100,000 photos costs ``count`` decodes)
+    chosen = split_images([Path(p) for p in calibration], None if holdout is None else [Path(p) for p in holdout],
+                          count, holdout_count)
+    cal, bad = readable(chosen.calibration, _bar("reading calibration images", progress))
+    held, bad_held = readable(chosen.holdout, _bar("reading held-out images", progress))
+    bad += bad_held
+    if not cal or not held:
+        raise ValueError(f"no readable {'calibration' if not cal else 'held-out'} image among those chosen "
+                         f"({len(bad)} unreadable, e.g. {bad[0][0]}: {bad[0][1]})")
+    sets = ImageSets(tuple(cal), tuple(held))
     model = model.float().cpu().eval()
     onnx_path = model_onnx(model, spec.name)
     qmodel, kept = quantize_onnx(onnx_path, sets.calibration, functools.partial(network_input, pipeline), patterns)
