@@ -45,6 +45,7 @@ def _doubled(inner: str) -> Any:
 
 summed_relative = _doubled("relative")
 summed_student = _doubled("student")
+summed_semseg = _doubled("semseg")
 
 
 def assert_far_apart(a: torch.nn.Module, b: torch.nn.Module) -> None:

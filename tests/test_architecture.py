@@ -25,11 +25,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "depthany"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo", "result", "accuracy", "align", "runtime", "precision"),  # the model table, result type, neutral helpers
     ("models", "transforms", "io", "data"),  # the network, pre/postprocessing, file formats, datasets on disk
-    ("weights", "geometry", "export", "synth", "budget", "zoe_pipeline"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
+    ("weights", "geometry", "export", "synth", "budget", "zoe_pipeline", "da3"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
     ("backends", "outputs", "inference"),  # engines; output-format registry; preprocess -> network -> postprocess
     ("predictor", "quantize"),  # images in, DepthResult out; int8 post-training quantisation with its gate
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
-    ("eval", "pseudo", "video", "bench", "serve"),  # tasks built on the predictor
+    ("eval", "pseudo", "video", "bench", "serve", "batch", "calibration_fit"),  # tasks built on the predictor
     ("seg",),  # semantic segmentation on the encoder (scored like eval)
     ("train", "controlnet_data"),  # training (uses eval metrics and pseudo labels); ControlNet data (pseudo)
     ("cli",),  # the command line over everything

@@ -70,14 +70,27 @@ def test_default_is_eight_times_518x518_and_keeps_panoramas_at_full_resolution()
 
 
 # (H, W, input size, max tokens) -> network (h, w), derived by hand from the rule in depthany.budget:
-# n_short = floor(sqrt(T / aspect)) patches, n_long = min(T // n_short, round(n_short * aspect), official).
+# n_short = floor(sqrt(T / aspect)) patches, n_long = min(T // n_short, round(n_short * aspect), official);
+# then no larger than the image: cap = max(round(L / 14), official short patches); if n_long > cap,
+# n_long = cap and n_short = min(n_short, max(1, round(cap / aspect))).
 SHRUNK = [
-    # the strip and the column of issue 12: official 518 x 777,000; aspect 1500, sqrt(10952/1500) = 2.70 -> 2
-    ((2, 3000, 518, DEFAULT_MAX_TOKENS), (28, 42000)),
-    ((3000, 2, 518, DEFAULT_MAX_TOKENS), (42000, 28)),
+    # the strip and the column of issue 12: official 518 x 777,000; aspect 1500, sqrt(10952/1500) = 2.70 -> 2,
+    # round(2 * 1500) = 3000 patches (42,000 px: 14x the strip's length); cap = max(round(3000/14), 37) = 214,
+    # so n_long = 214 and n_short = max(1, round(214 / 1500)) = 1
+    ((2, 3000, 518, DEFAULT_MAX_TOKENS), (14, 2996)),
+    ((3000, 2, 518, DEFAULT_MAX_TOKENS), (2996, 14)),
+    # a small 9:1 panorama: 34 x 306 patches as below, but cap = max(round(900/14), 37) = 64 < 306:
+    # n_long = 64, n_short = min(34, round(64 / 9) = 7) = 7
+    ((100, 900, 518, DEFAULT_MAX_TOKENS), (98, 896)),
+    # 1080p at input size 1260: official 90 x 160 = 14,400 tokens; aspect 16/9: sqrt(10952 / 1.778) = 78.5 -> 78,
+    # min(10952 // 78 = 140, round(138.7) = 139, 160) = 139 > cap = max(round(1920/14) = 137, 90): 137 x
+    # min(78, round(137 / 1.778) = 77)
+    ((1080, 1920, 1260, DEFAULT_MAX_TOKENS), (1078, 1918)),
     # a 9:1 panorama: official 37 x 333 = 12,321 tokens; sqrt(10952/9) = 34.88 -> 34; round(34 * 9) = 306
+    # (cap = max(round(4500/14), 37) = 321: not binding)
     ((500, 4500, 518, DEFAULT_MAX_TOKENS), (476, 4284)),
-    # test-time resolution 2058 on 480x640: official 147 x 196; sqrt(10952 / (4/3)) = 90.6 -> 90; 120 (T//90 = 121)
+    # test-time resolution 2058 on 480x640: official 147 x 196; sqrt(10952 / (4/3)) = 90.6 -> 90; 120 (T//90 = 121);
+    # the input size asks for more than the image: cap = max(round(640/14), 147) = 147, not binding
     ((480, 640, 2058, DEFAULT_MAX_TOKENS), (1260, 1680)),
     # a small budget: 480x640 at 518 is 37 x 49 = 1813 tokens; sqrt(1000 / (4/3)) = 27.4 -> 27; round(36) = 36
     ((480, 640, 518, 1000), (378, 504)),
@@ -101,7 +114,8 @@ def test_too_thin_is_a_named_error_and_bad_budgets_are_refused() -> None:
         fit_network_size(1, 20000)
     with pytest.raises(InputBudgetError, match="1x20000 image"):
         fit_network_size(20000, 1)
-    assert fit_network_size(1, 20000, max_tokens=20000).network_size == (14, 280000)  # fits when raised
+    # fits when raised: 1 x 20000 patches keep the aspect; capped at round(20000 / 14) = 1429 patches (20,006 px)
+    assert fit_network_size(1, 20000, max_tokens=20000).network_size == (14, 20006)
     for bad in (0, -5, 2.5, True):
         with pytest.raises(ValueError, match="max_tokens must be an integer >= 1"):
             fit_network_size(100, 100, max_tokens=bad)  # type: ignore[arg-type]
@@ -109,7 +123,8 @@ def test_too_thin_is_a_named_error_and_bad_budgets_are_refused() -> None:
 
 def test_rule_invariants_over_a_sweep_of_image_sizes() -> None:
     """Ordinary images keep the official size exactly; others fit, keep the aspect ratio within whole-patch
-    rounding, and are the largest aspect-keeping size that fits (one more patch on the short side would not)."""
+    rounding, are never longer than the image (or the input size) in whole patches, and are the largest such
+    aspect-keeping size that fits (one more patch on the short side would not, or the long side is capped)."""
     rng = np.random.default_rng(0)
     sizes = [(int(h), int(w)) for h, w in np.exp(rng.uniform(0, np.log(20000), (400, 2)))]
     sizes += [(480, 640), (1080, 1920), (3000, 4000), (9000, 12000), (1, 1), (2, 3000), (3000, 2)]
@@ -130,9 +145,14 @@ def test_rule_invariants_over_a_sweep_of_image_sizes() -> None:
                 assert fit.tokens <= budget and nh <= official[0] and nw <= official[1]
                 short, long_ = sorted((nh // 14, nw // 14))
                 aspect = max(h, w) / min(h, w)
+                cap = max(round(max(h, w) / 14), min(official) // 14)
+                assert long_ <= cap, (h, w, s, budget)
                 assert (nh >= nw) == (h >= w) or nh == nw
-                assert abs(long_ - short * aspect) <= 0.5 + 1e-9 or long_ == budget // short
-                assert (short + 1) ** 2 * aspect > budget or short == min(official) // 14
+                if long_ == cap:  # capped: the short side follows the cap (at least one patch)
+                    assert short == 1 or abs(short - cap / aspect) <= 0.5 + 1e-9 or long_ == budget // short
+                else:
+                    assert abs(long_ - short * aspect) <= 0.5 + 1e-9 or long_ == budget // short
+                    assert (short + 1) ** 2 * aspect > budget or short == min(official) // 14
 
 
 # ------------------------------------------------------------------------------------------------ Python API
@@ -165,15 +185,15 @@ def official_like(model: torch.nn.Module, rgb: np.ndarray, size: tuple[int, int]
 
 
 def test_strip_runs_at_the_default_budget(tiny_predictor: DepthPredictor) -> None:
-    """The input of issue 12 at the default budget and the official 518: 6000 tokens, output at its size (the
-    column is the same computation transposed; it runs at smaller budgets in the tests below)."""
+    """The input of issue 12 at the default budget and the official 518: 214 tokens (no longer than the strip
+    itself), output at its size (the column is the same computation transposed; see the tests below)."""
     p = tiny_predictor.with_settings(input_size=518)
-    for h, w, net in [(2, 3000, (28, 42000))]:
+    for h, w, net in [(2, 3000, (14, 2996))]:
         rgb = noise(h, w, seed=h)
         r = p.predict(rgb)
         assert r.values.shape == (h, w) and r.values.dtype == np.float32 and np.isfinite(r.values).all()
         assert r.network_size == net
-        assert r.meta["input_budget"] == {"max_tokens": DEFAULT_MAX_TOKENS, "tokens": 6000, "shrunk": True,
+        assert r.meta["input_budget"] == {"max_tokens": DEFAULT_MAX_TOKENS, "tokens": 214, "shrunk": True,
                                           "official_size": list(transforms.network_size(h, w, 518)),
                                           "official_tokens": count_tokens(*transforms.network_size(h, w, 518)),
                                           "network_size": list(net)}
@@ -199,8 +219,8 @@ def test_too_thin_image_raises_a_named_error_and_batches_carry_on(tmp_path: Path
     out = dict(p.iter_predict([noise(40, 50), str(thin), noise(2, 3000), noise(3000, 2)]))
     assert isinstance(out[1], InputBudgetError)
     assert out[0].values.shape == (40, 50) and out[2].values.shape == (2, 3000)  # type: ignore[union-attr]
-    assert out[2].meta["input_budget"]["shrunk"] and out[2].network_size == (14, 21000)  # type: ignore[union-attr]
-    assert out[3].values.shape == (3000, 2) and out[3].network_size == (21000, 14)  # type: ignore[union-attr]
+    assert out[2].meta["input_budget"]["shrunk"] and out[2].network_size == (14, 2996)  # type: ignore[union-attr]
+    assert out[3].values.shape == (3000, 2) and out[3].network_size == (2996, 14)  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="max_tokens must be an integer"):
         DepthPredictor(p.model, p.spec, max_tokens=0)
 
@@ -220,13 +240,13 @@ def test_predict_cli_strip_and_column_carry_on_with_a_named_failure(tmp_path: Pa
     assert r.exit_code == 1, r.stderr
     assert "done: 3 ok, 1 failed" in r.stderr
     assert f"FAILED {src / 'line.png'}: a 5000x1 image (aspect ratio 5,000:1) cannot be fitted" in r.stderr
-    assert f"note: {src / 'strip.png'}: 3000x2 image" in r.stderr and "ran at 21000x14" in r.stderr
+    assert f"note: {src / 'strip.png'}: 3000x2 image" in r.stderr and "ran at 2996x14" in r.stderr
     assert f"note: {src / 'column.png'}: 2x3000 image" in r.stderr and "budget 2,000 tokens" in r.stderr
     assert np.load(tmp_path / "out" / "strip.npy").shape == (2, 3000)
     import json
 
     side = json.loads((tmp_path / "out" / "strip_depth16.json").read_text())  # the file says it ran smaller
-    assert side["network_size"] == [14, 21000] and side["input_budget"]["official_size"] == [70, 105000]
+    assert side["network_size"] == [14, 2996] and side["input_budget"]["official_size"] == [70, 105000]
     assert "input_budget" not in json.loads((tmp_path / "out" / "photo_depth16.json").read_text())
     assert np.load(tmp_path / "out" / "column.npy").shape == (3000, 2)
     assert Image.open(tmp_path / "out" / "column_color.png").size == (2, 3000)

@@ -129,3 +129,28 @@ def test_fit_runs_a_model_on_an_image(tmp_path: Path, smooth_image: np.ndarray) 
     assert metric[60, 80] == pytest.approx(3.0, rel=1e-5)  # the known point is reproduced
     ply = PlyData.read(str(tmp_path / "img.ply"))
     assert ply["vertex"].count > 0 and f"model {spec.name}" in ply.comments
+
+
+def test_fit_source_is_the_library_behind_the_cli(tmp_path: Path) -> None:
+    """``depthany.calibration_fit.fit_source`` (what ``calibrate fit`` calls) recovers the analytic scale/shift,
+    writes what was asked in order, and refuses anything but exactly one source of distances."""
+    from depthany.calibration_fit import fit_source, gather_anchors, load_prediction
+
+    d, z = _pred_and_depth()
+    np.save(tmp_path / "p.npy", d)
+    pts = [(3.0, 4.0, float(z[4, 3])), (60.0, 40.0, float(z[40, 60])), (30.0, 20.0, float(z[20, 30]))]
+    outcome = fit_source(tmp_path / "p.npy", distances=pts, output=tmp_path / "c.json",
+                         save_depth=tmp_path / "sub" / "m.npy")
+    assert outcome.written == [tmp_path / "c.json", tmp_path / "sub" / "m.npy"]
+    assert (outcome.calibration.scale, outcome.calibration.shift) == (pytest.approx(S0, rel=1e-6),
+                                                                     pytest.approx(T0, abs=1e-6))
+    np.testing.assert_allclose(outcome.metric.values, z, rtol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "sub" / "m.npy"), z, rtol=1e-5)
+    assert Calibration.load(tmp_path / "c.json").to_dict() == outcome.calibration.to_dict()
+    with pytest.raises(ValueError, match="exactly one"):
+        gather_anchors((H, W))
+    with pytest.raises(ValueError, match="exactly one"):
+        gather_anchors((H, W), points=tmp_path / "x.csv", distances=pts)
+    np.save(tmp_path / "bad.npy", np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="bad.npy.*expected an \\(H, W\\)"):
+        load_prediction(tmp_path / "bad.npy")

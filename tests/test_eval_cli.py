@@ -138,3 +138,79 @@ def test_eval_da2k_from_the_cli(tmp_path) -> None:
     doc = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert code == 0 and "50.00 %" in text and doc["metrics"]["overall"] == 0.5
     assert doc["provenance"]["protocol"]["id"] == "da2k_pairwise"
+
+
+def _da2k_root(root: Path) -> dict[str, list[dict[str, object]]]:
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(root / "a.png")
+    ann = {"a.png": [{"point1": [19, 2], "point2": [0, 2], "closer_point": "point1"},  # bottom nearer
+                     {"point1": [1, 2], "point2": [18, 2], "closer_point": "point1"}]}  # top nearer
+    (root / "annotations.json").write_text(json.dumps(ann))
+    return ann
+
+
+DA2K_REFUSED_ARGS = [
+    ["--split", "test"], ["--protocol", "zoedepth_metric"], ["--min-depth", "0.1"], ["--max-depth", "10"],
+    ["--crop", "nyu_eigen"], ["--crop-order", "fraction_on_full"], ["--mask-mode", "mask_only"],
+    ["--alignment-max-res", "64"], ["--layout", "bts"], ["--depth-variant", "raw"], ["--image-pass", "clean"],
+    ["--gt-size", "10x10"], ["--depth-scale", "1000"], ["--kb-crop"],
+]
+
+
+@pytest.mark.parametrize("args", DA2K_REFUSED_ARGS, ids=lambda a: a[0])
+def test_eval_da2k_refuses_options_that_do_not_apply(tmp_path, args: list[str]) -> None:
+    """Each option DA-2K has no use for is a usage error naming it (exit 2), not silently dropped."""
+    from depthany.cli.evaluate import DA2K_REFUSED
+
+    _da2k_root(tmp_path)
+    res = CliRunner().invoke(cli, ["eval", "--baseline", "ground-plane", "--dataset", "da2k", "--root", str(tmp_path),
+                                   "--out", str(tmp_path / "o"), "--quiet", *args])
+    assert res.exit_code == 2, res.output
+    assert f"--dataset da2k does not take {args[0]}" in res.output
+    assert not (tmp_path / "o").exists()
+    assert len(DA2K_REFUSED_ARGS) == len(DA2K_REFUSED)  # every refused option has its case here
+
+
+def test_eval_da2k_forwards_list_save_predictions_and_flip_tta(tmp_path) -> None:
+    from depthany.predictor import DepthPredictor
+
+    spec = tiny_spec()
+    weights = save_weights(random_model(spec, seed=6).state_dict(), spec, tmp_path / "tiny.safetensors",
+                           fmt="depthany")
+    root = tmp_path / "da2k"
+    ann = _da2k_root(root)
+    # --list: another annotations file (only the first pair) is the one scored
+    (tmp_path / "one.json").write_text(json.dumps({"a.png": ann["a.png"][:1]}))
+    model = ["--weights", str(weights), "--input-size", "70", "--device", "cpu", "--dataset", "da2k",
+             "--root", str(root), "--quiet"]
+    code, text = _run([*model, "--list", str(tmp_path / "one.json"), "--out", str(tmp_path / "o1"),
+                       "--save-predictions", str(tmp_path / "preds"), "--flip-tta"])
+    assert code == 0, text
+    doc = json.loads((tmp_path / "o1" / "metrics.json").read_text())
+    assert doc["provenance"]["dataset"]["annotations"] == str(tmp_path / "one.json")
+    assert doc["provenance"]["source"]["flip_tta"] is True
+    assert sum(int(r["pairs"]) for r in csv.DictReader((tmp_path / "o1" / "per_image.csv").open())) == 1
+    # --save-predictions with --flip-tta: the mean of the prediction and the flipped image's, flipped back
+    predictor = DepthPredictor.from_pretrained(weights=weights, input_size=70)
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(root / "a.png").convert("RGB"))
+    flipped = predictor.predict(np.ascontiguousarray(rgb[:, ::-1])).values[:, ::-1]
+    expected = 0.5 * (predictor.predict(rgb).values + flipped)
+    saved = np.load(tmp_path / "preds" / "a.npy")
+    assert saved.shape == (20, 30) and np.ptp(saved) > 0
+    np.testing.assert_allclose(saved, expected, rtol=1e-6, atol=1e-7)
+    # without --flip-tta the prediction differs (so the flag was not a no-op), and saved predictions replay
+    code, text = _run([*model, "--out", str(tmp_path / "o2"), "--save-predictions", str(tmp_path / "plain")])
+    assert code == 0 and not np.allclose(np.load(tmp_path / "plain" / "a.npy"), saved)
+    np.testing.assert_allclose(np.load(tmp_path / "plain" / "a.npy"), predictor.predict(rgb).values, rtol=1e-6)
+    code, text = _run(["--predictions", str(tmp_path / "plain"), "--dataset", "da2k", "--root", str(root),
+                       "--out", str(tmp_path / "o3"), "--quiet"])
+    a = json.loads((tmp_path / "o2" / "metrics.json").read_text())["metrics"]
+    assert code == 0 and json.loads((tmp_path / "o3" / "metrics.json").read_text())["metrics"] == a
+    code, text = _run(["--baseline", "ground-plane", "--dataset", "da2k", "--root", str(root), "--flip-tta",
+                       "--quiet", "--out", str(tmp_path / "o4")])
+    assert code == 2 and "--flip-tta needs a model" in text

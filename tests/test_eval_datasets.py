@@ -295,6 +295,24 @@ def test_filelist_png_npy_and_mask(tmp_path, rng) -> None:
         open_dataset("filelist", tmp_path, list_file=lst, gt_size=(1, 2))
 
 
+def test_filelist_reads_the_zoedepth_nyu_train_list(tmp_path, rng) -> None:
+    """The official nyudepthv2_train_files_with_gt.txt writes '/scene/rgb_N.jpg /scene/sync_depth_N.png focal'
+    (LiheYoung/Depth-Anything @ 1d03336, metric_depth/train_test_inputs/); its loader strips the leading slash."""
+    d = rng.uniform(1, 10, (10, 12))
+    _png16(tmp_path / "kitchen_0028b" / "sync_depth_00045.png", d, 1000.0)
+    _png(tmp_path / "kitchen_0028b" / "rgb_00045.png", _rgb(rng, 10, 12))
+    lst = tmp_path / "nyudepthv2_train_files_with_gt.txt"
+    lst.write_text("/kitchen_0028b/rgb_00045.png /kitchen_0028b/sync_depth_00045.png 518.8579\n")
+    ds = open_dataset("filelist", tmp_path, list_file=lst, depth_scale=1000.0)
+    assert ds.ids == ["kitchen_0028b/rgb_00045"] and ds.load(0).mask is None
+    assert np.abs(ds.load(0).depth - d).max() <= 5e-4 + 1e-6 and ds.load(0).rgb().shape == (10, 12, 3)
+    absolute = tmp_path / "abs.txt"  # a path that exists as written is still used as written
+    absolute.write_text(f"{tmp_path}/kitchen_0028b/rgb_00045.png {tmp_path}/kitchen_0028b/sync_depth_00045.png\n")
+    (tmp_path / "elsewhere").mkdir()
+    ds = open_dataset("filelist", tmp_path / "elsewhere", list_file=absolute, depth_scale=1000.0)
+    assert ds.load(0).depth.shape == (10, 12)
+
+
 def test_rgbd_folder(tmp_path, rng) -> None:
     with RGBDWriter(tmp_path, depth_encoding="npy") as w:
         for k in range(2):

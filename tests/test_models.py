@@ -18,7 +18,9 @@ EXPECTED = {enc: (param_count(enc), len(reference_shapes(enc))) for enc in REFER
 
 
 @pytest.mark.parametrize("name", [n for n in zoo.list_models()
-                                  if zoo.MODELS[n].arch.encoder.name in EXPECTED and zoo.MODELS[n].arch.zoe is None])
+                                  if zoo.MODELS[n].arch.encoder.name in EXPECTED and zoo.MODELS[n].arch.zoe is None
+                                  and zoo.MODELS[n].video is None
+                                  and not zoo.MODELS[n].arch.is_da3])
 def test_every_zoo_architecture_has_published_size(name: str) -> None:
     spec = zoo.MODELS[name]
     with torch.device("meta"):

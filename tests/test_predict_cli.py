@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from backend_helpers import onnx_cache, tiny_model  # noqa: F401 (fixture)
 from conftest import random_model, tiny_spec
 from depthany.cli.main import cli
 from depthany.io.depth import read_png16
@@ -55,13 +56,19 @@ def run(*args: str | Path):
     return CliRunner().invoke(cli, ["predict", "--backend", "torch", *map(str, args)], catch_exceptions=False)
 
 
-def test_default_backend_is_chosen_for_the_machine(tmp_path: Path, weights: Path) -> None:
+def test_default_backend_is_chosen_for_the_machine(tmp_path: Path, onnx_cache: str) -> None:  # noqa: F811
+    """`--backend auto` runs the machine's engine. The weights are backend_helpers.tiny_model()'s and the ONNX
+    cache is the test session's, so an engine backend reuses the file test_backends/test_export exported (one
+    export instead of two, and nothing is written to ~/.cache)."""
     from depthany import backends
 
+    spec = tiny_spec()
+    weights = save_weights(tiny_model().state_dict(), spec, tmp_path / "tiny.safetensors", fmt="depthany")
     img = save(tmp_path / "a.png", np.zeros((20, 30, 3), np.uint8))
     res = CliRunner().invoke(cli, ["predict", str(img), "--weights", str(weights), "--out", str(tmp_path / "o"),
                                    "--format", "npy"], catch_exceptions=False)
     assert res.exit_code == 0
+    assert np.load(tmp_path / "o" / "a.npy").shape == (20, 30)
     assert f"backend {backends.resolve('auto', 'fp32', 'cpu')}" in res.stderr
 
 

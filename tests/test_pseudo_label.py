@@ -179,8 +179,9 @@ def test_the_input_budget_shrinks_strips_and_fails_too_thin_images(tmp_path: Pat
     labels = LabelFolder(tmp_path / "out")
     metas = {labels.meta(i)["key"]: labels.meta(i) for i in range(len(labels))}
     assert metas["a_photo"]["net_size"] == [42, 56] and "input_budget" not in metas["a_photo"]
-    # the strip: official 42 x 12600 (3 x 900 = 2700 tokens); sqrt(400 / 300) -> 1 patch x 300
-    assert metas["b_strip"]["net_size"] == [14, 4200] and metas["b_strip"]["input_budget"]["shrunk"] is True
+    # the strip: official 42 x 12600 (3 x 900 = 2700 tokens) is over 400; shrunk to 1 patch high, and the long
+    # side is capped at max(round(600 / 14), 3) = 43 patches (never longer than the image): 14 x 602
+    assert metas["b_strip"]["net_size"] == [14, 602] and metas["b_strip"]["input_budget"]["shrunk"] is True
     assert metas["b_strip"]["max_tokens"] == 400
     fails = json.loads(next((tmp_path / "out").glob("*.failures.json")).read_text())
     assert [f["key"] for f in fails] == ["c_line"] and "InputBudgetError" in fails[0]["error"]

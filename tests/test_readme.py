@@ -109,6 +109,7 @@ def test_readme_runnable_commands_and_python_block(tmp_path: Path) -> None:
     assert (work / "out/depth/park_trees.npy").exists()
     assert (work / "out/examples_depth.mp4").stat().st_size > 0
     assert (work / "runs/ci/final.safetensors").exists()
+    assert (work / "out/seg/park_trees_overlay.png").exists() and (work / "out/eval-seg/metrics.json").exists()
     for block in _blocks("python"):
         res = subprocess.run([sys.executable, "-c", block], cwd=work, env=env, capture_output=True, text=True,
                              timeout=300)

@@ -18,41 +18,7 @@ from depthany.seg.datasets.cityscapes import CITYSCAPES_CLASSES, label_ids_to_tr
 from depthany.seg.score import read_prediction_png, score, score_predictions, write_label_png
 from depthany.synth import WorldConfig
 from depthany.synth.dataset import generate
-from seg_helpers import confusion_oracle
-
-# cityscapesscripts/helpers/labels.py: (name, id, trainId) of the 34 labels with an id in the label images
-CS_LABELS = [
-    ("unlabeled", 0, 255), ("ego vehicle", 1, 255), ("rectification border", 2, 255), ("out of roi", 3, 255),
-    ("static", 4, 255), ("dynamic", 5, 255), ("ground", 6, 255), ("road", 7, 0), ("sidewalk", 8, 1),
-    ("parking", 9, 255), ("rail track", 10, 255), ("building", 11, 2), ("wall", 12, 3), ("fence", 13, 4),
-    ("guard rail", 14, 255), ("bridge", 15, 255), ("tunnel", 16, 255), ("pole", 17, 5), ("polegroup", 18, 255),
-    ("traffic light", 19, 6), ("traffic sign", 20, 7), ("vegetation", 21, 8), ("terrain", 22, 9), ("sky", 23, 10),
-    ("person", 24, 11), ("rider", 25, 12), ("car", 26, 13), ("truck", 27, 14), ("bus", 28, 15),
-    ("caravan", 29, 255), ("trailer", 30, 255), ("train", 31, 16), ("motorcycle", 32, 17), ("bicycle", 33, 18),
-]
-
-
-def png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-
-
-def cityscapes_root(tmp_path: Path, rng: np.random.Generator) -> tuple[Path, dict[str, np.ndarray]]:
-    """Two cities in the released layout: one with labelIds only, one with mmseg's labelTrainIds too."""
-    root = tmp_path / "cityscapes"
-    gts = {}
-    for city, frame, with_train_ids in (("frankfurt", "000000_000294", False), ("aachen", "000001_000019", True)):
-        stem = f"{city}_{frame}"
-        png(root / "leftImg8bit" / "val" / city / f"{stem}_leftImg8bit.png",
-            rng.integers(0, 255, (6, 8, 3)).astype(np.uint8))
-        ids = rng.integers(0, 34, (6, 8)).astype(np.uint8)
-        png(root / "gtFine" / "val" / city / f"{stem}_gtFine_labelIds.png", ids)
-        expected = np.vectorize({i: t for _, i, t in CS_LABELS}.__getitem__)(ids).astype(np.uint8)
-        if with_train_ids:  # mmseg's converted file wins; make it differ so the test sees which one is read
-            expected = np.where(expected == 255, expected, (expected + 1) % 19).astype(np.uint8)
-            png(root / "gtFine" / "val" / city / f"{stem}_gtFine_labelTrainIds.png", expected)
-        gts[f"{city}/{stem}_leftImg8bit"] = expected
-    return root, gts
+from seg_helpers import CS_LABELS, cityscapes_root, confusion_oracle, png
 
 
 def test_cityscapes_label_ids_map_to_the_19_train_ids_like_cityscapesscripts() -> None:

@@ -11,30 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from depthany import zoo
-from depthany.data.classes import make_table
 from depthany.seg.infer import normalize, ratio_size, rescale_size, segment, segment_scores, slide_scores
 from depthany.seg.model import SegmentationModel
 from depthany.seg.segmenter import Segmenter
-from depthany.seg.spec import InferenceCfg, Mask2FormerCfg, make_seg_spec, spec_from_json, spec_to_json
+from depthany.seg.spec import InferenceCfg, spec_from_json, spec_to_json
 from depthany.seg.weights import init_encoder, load_seg_model, read_encoder_checkpoint, save_seg_weights
 from depthany.weights import WeightsError, save_weights
-
-ENC = zoo.EncoderSpec("seg-test", 32, 4, 2)
-CLASSES = make_table("toy", [("a", (255, 0, 0)), ("b", (0, 255, 0)), ("c", (0, 0, 255)), ("d", (9, 9, 9))])
-M2F = Mask2FormerCfg(feat_channels=32, out_channels=32, num_queries=5, decoder_layers=2, num_heads=2,
-                     ffn_channels=32, encoder_layers=1, encoder_ffn_channels=32, train_points=32)
-
-
-def lively(head: str = "linear", seed: int = 0, **changes: object) -> SegmentationModel:
-    """A tiny model with random weights large enough that its output varies over the image."""
-    spec = make_seg_spec(ENC, CLASSES, head, (0, 1, 2, 3), mask2former=M2F, **changes)  # type: ignore[arg-type]
-    model = SegmentationModel(spec)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            base = 1.0 if name.endswith("weight") and p.dim() == 1 else 0.0
-            p.copy_(base + torch.randn(p.shape, generator=g) * (0.2 if p.dim() > 1 else 0.05))
-    return model.eval()
+from seg_helpers import ENC, lively
 
 
 def mmseg_slide_oracle(model: SegmentationModel, x: torch.Tensor, crop: int, stride: int) -> torch.Tensor:

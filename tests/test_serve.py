@@ -221,6 +221,32 @@ def test_models_health_and_openapi(server: str, predictor: DepthPredictor) -> No
     assert httpx.get(f"{server}/docs").status_code == 200
 
 
+def test_configured_cmap_colours_the_picture(predictor: DepthPredictor) -> None:
+    """ServeConfig.cmap is what format=color uses when the request names none: the picture is the official
+    formula, ((v - min) / (max - min) * 255) truncated to uint8, through that map's 256-entry table."""
+    from depthany.io.colormap import get_lut
+
+    data = png_bytes(picture(seed=3))
+    values = predictor.predict(data).values  # relative disparity: bigger = nearer = top of the map
+    levels = ((values - values.min()) / (values.max() - values.min()) * 255.0).astype(np.uint8)
+    pictures = {}
+    for configured in ("turbo", "inferno", "auto"):
+        with running(create_app(predictor, ServeConfig(cmap=configured))) as url:
+            limits = httpx.get(f"{url}/v1/models").json()["limits"]
+            r = post(url, data, params={"format": "color"})
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+            pictures[configured] = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+            override = post(url, data, params={"format": "color", "cmap": "gray"})  # the request still wins
+            np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(override.content)).convert("RGB")),
+                                          get_lut("gray")[levels])
+        expected = "Spectral_r" if configured == "auto" else configured  # auto: V2's official map
+        assert limits["cmap"] == expected
+        np.testing.assert_array_equal(pictures[configured], get_lut(expected)[levels])
+    assert not np.array_equal(pictures["turbo"], pictures["inferno"])
+    with pytest.raises(ValueError, match="unknown colour map 'rainbow'"):
+        create_app(predictor, ServeConfig(cmap="rainbow"))
+
+
 def test_full_queue_answers_503_with_retry_after(weights: Path) -> None:
     slow = DepthPredictor.from_pretrained(weights=weights, input_size=518)  # ~0.3 s per image here
     app = create_app(slow, ServeConfig(max_batch=1, max_wait_ms=0, max_queue=2))

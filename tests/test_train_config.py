@@ -10,11 +10,17 @@ import torch
 import yaml
 
 from depthany import zoo
-from depthany.models import DepthAnything
+from depthany.models import DepthAnything, ZoeDepth, build_network
 from depthany.train import Recipe, RecipeError, dump_recipe, load_recipe, recipe_from_dict, recipe_to_dict
 from depthany.train.build import recipe_spec
 from depthany.train.config import OptimCfg
-from depthany.train.objectives import MetricObjective, RelativeObjective, build_objective
+from depthany.train.objectives import (
+    MetricObjective,
+    RelativeObjective,
+    ZoeDepthObjective,
+    build_objective,
+    head_kind,
+)
 from depthany.train.optim import build_optimizer, lr_factor, set_lr
 from depthany.train.student import StudentObjective
 
@@ -41,6 +47,15 @@ def test_every_recipe_parses_and_builds(path: Path) -> None:
     if recipe.loss.objective == "student":  # its frozen DINOv2 is a download; tests/test_student.py covers it
         recipe = load_recipe(path, ["loss.options.align.weight=0"])
     spec = recipe_spec(recipe)
+    if spec.arch.zoe is not None:  # ZoeDepth: the official four groups (zoedepth_v1.py get_lr_params)
+        with torch.device("meta"):
+            zoe = build_network(spec.arch)
+        assert isinstance(zoe, ZoeDepth)
+        groups = build_optimizer(zoe, recipe.optim).param_groups
+        assert [g["name"] for g in groups] == ["encoder", "decoder", "pos_embed", "head"]
+        assert sum(len(g["params"]) for g in groups) == len(list(zoe.parameters()))
+        assert isinstance(build_objective(recipe, head_kind(spec), spec.arch.max_depth), ZoeDepthObjective)
+        return
     with torch.device("meta"):  # ViT-L: no memory, no init time
         model = DepthAnything(spec.arch)
     objective = build_objective(recipe, spec.arch.head, spec.arch.max_depth)

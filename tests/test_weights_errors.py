@@ -197,6 +197,6 @@ def test_depthany_file_keeps_spec_and_dtype(tmp_path, tiny_sd) -> None:
 
 
 def test_unknown_model_name_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="unknown model 'da3-small'.*da2-small"):
-        load_model("da3-small")
+    with pytest.raises(ValueError, match="unknown model 'da9-small'.*da2-small"):
+        load_model("da9-small")
     assert zoo.get_spec("DA2-small".lower()).name == "da2-small"

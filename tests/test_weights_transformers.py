@@ -29,9 +29,12 @@ TINY_ARCHS = {
 # 1-based out_indices of transformers' conversion script (huggingface/transformers commit
 # 23925e160765f64e73942fe794d73a753c4b5732, src/transformers/models/depth_anything/
 # convert_depth_anything_to_hf.py::get_dpt_config); docs/reference/official_facts.md section 1.
-DA_MODELS = [n for n, s in zoo.MODELS.items() if s.arch.zoe is None]  # transformers has no ZoeDepth-on-DA model
 OUT_INDICES = {"da1-small": [9, 10, 11, 12], "da1-large": [21, 22, 23, 24], "da2-small": [3, 6, 9, 12],
                "da2-base": [3, 6, 9, 12], "da2-large": [5, 12, 18, 24], "da2-giant": [10, 20, 30, 40]}
+
+
+# transformers has neither a ZoeDepth-on-Depth-Anything model nor video models nor Depth Anything 3
+DA_MODELS = [n for n, s in zoo.MODELS.items() if s.arch.zoe is None and s.video is None and not s.arch.is_da3]
 
 
 def _spec(arch: zoo.Arch) -> zoo.ModelSpec:

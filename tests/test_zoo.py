@@ -28,8 +28,10 @@ from official_arch import (
     rounded_like_readme,
 )
 
-OFFICIAL = [n for n, s in zoo.MODELS.items() if s.arch.encoder.name in REFERENCE and s.arch.zoe is None]
-# (the V1 metric (ZoeDepth) entries hold this V1 model under core.core.*: tests/test_zoedepth_weights.py)
+OFFICIAL = [n for n, s in zoo.MODELS.items()
+            if s.arch.encoder.name in REFERENCE and s.arch.zoe is None and s.video is None and not s.arch.is_da3]
+# (the V1 metric (ZoeDepth) entries hold this V1 model under core.core.*: tests/test_zoedepth_weights.py; VDA:
+# tests/test_vda_models.py; DA3: tests/test_da3_models.py)
 
 
 @pytest.mark.parametrize("name", OFFICIAL)
@@ -53,7 +55,7 @@ def test_layer_taps_and_max_depth() -> None:
     assert taps["da2-large"] == taps["da2-metric-indoor-large"] == (4, 11, 17, 23)
     assert taps["da2-giant"] == (9, 19, 29, 39)
     assert taps["da1-metric-indoor-large"] == taps["da1-metric-outdoor-large"] == (20, 21, 22, 23)
-    assert {n: s.arch.max_depth for n, s in zoo.MODELS.items() if s.arch.head == "metric"} == {
+    assert {n: s.arch.max_depth for n, s in zoo.MODELS.items() if s.arch.bounded} == {
         **{f"da2-metric-{d}-{z}": m for d, m in (("indoor", 20.0), ("outdoor", 80.0)) for z in ("small", "base", "large")},
         "da1-metric-indoor-large": 10.0, "da1-metric-outdoor-large": 80.0}
 
@@ -122,8 +124,9 @@ def test_models_json_lists_every_entry_with_computed_sizes(cache, tmp_path) -> N
     assert list(rows) == list(zoo.MODELS)
     for name, r in rows.items():
         enc = zoo.MODELS[name].arch.encoder.name
-        if enc in REFERENCE and zoo.MODELS[name].arch.zoe is None:
-            assert r["params"] == param_count(enc)
+        spec = zoo.MODELS[name]
+        if enc in REFERENCE and spec.arch.zoe is None and spec.video is None and not spec.arch.is_da3:
+            assert r["params"] == param_count(enc)  # the other families: their own test files
         assert set(r) == {"name", "family", "encoder", "params", "output", "licence", "cached", "repo", "aliases",
                           "description"}
     assert rows["da2-metric-outdoor-small"]["cached"] == "yes"
@@ -168,7 +171,8 @@ def test_models_table(cache) -> None:
 
 @pytest.mark.parametrize("typo,closest", [
     ("da2-smal", ["da2-small"]), ("DA2-SMALL", ["da2-small"]), ("da2_small", ["da2-small"]),
-    ("da-v2-small", ["da2-small"]), ("da2-metric-small", ["da2-metric-indoor-small", "da2-metric-outdoor-small"]),
+    ("da-v2-small", ["da2-small"]), ("da2-metric-indor-small", ["da2-metric-indoor-small"]),
+    ("da2-metric-small", ["vda-metric-small"]),  # one letter away; the V2 metric names are two words longer
     ("depth-anything/depth-anything-v2-smal-hf", ["da2-small"]),  # a misspelt repo alias
     ("xyz", []), ("da9-huge", []),
 ])

@@ -11,6 +11,7 @@
 #   SHIFT=textures   indoor rooms with the other texture families (marble, bricks, noise, stripes)  [default]
 #   SHIFT=outdoor    outdoor scenes (streets, landscapes) with all texture families
 #   STEPS=600 COUNT=600 TEST=100 PARALLEL=1 ...       (PARALLEL=1: the first two students at the same time)
+#   STUDENTS="perturb align"                          which students to train (default: plain perturb align)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-runs/teacher_student}
@@ -68,14 +69,20 @@ declare -A STUDENT=(
   [align]="--set loss.options.align.encoder=$T"
 )
 student() { run "student-$1-$SHIFT" $DA train $HERE/student.yaml --run-dir $W/student-$1-$SHIFT "${COMMON[@]}" ${STUDENT[$1]}; }
-if [[ "${PARALLEL:-0}" == 1 ]]; then
-  student plain & student perturb & wait
-  student align
+read -r -a CHOSEN <<< "${STUDENTS:-plain perturb align}"
+if [[ "${PARALLEL:-0}" == 1 ]]; then  # two at a time
+  for (( i = 0; i < ${#CHOSEN[@]}; i += 2 )); do
+    student "${CHOSEN[i]}" &
+    if (( i + 1 < ${#CHOSEN[@]} )); then student "${CHOSEN[i + 1]}" & fi
+    wait
+  done
 else
-  for s in plain perturb align; do student $s; done
+  for s in "${CHOSEN[@]}"; do student "$s"; done
 fi
 
-for m in teacher student-plain-$SHIFT student-perturb-$SHIFT student-align-$SHIFT; do
+MODELS=(teacher)
+for s in "${CHOSEN[@]}"; do MODELS+=("student-$s-$SHIFT"); done
+for m in "${MODELS[@]}"; do
   for t in target-test-$SHIFT source-test; do
     run eval-$m-$t $DA eval --dataset rgbd --root $D/$t --weights $W/$m/final.safetensors --device cpu \
         --out $W/eval/$m-$t --quiet

@@ -12,7 +12,16 @@ Rule (:func:`fit_network_size`):
 2. Otherwise shrink it to fit, keeping the image's aspect ratio as far as whole patches allow: the shorter side
    gets ``n = floor(sqrt(max_tokens / aspect))`` patches, the longer one ``round(n * aspect)`` (but no more than
    fits). The output is still resized to the image's own size; the result's metadata says what happened.
-3. An image so thin that even one patch on its short side does not fit (``aspect > max_tokens``) cannot be run
+3. A shrunk input is never larger than the image itself, unless the input size asks for more: its long side
+   gets at most ``cap = max(round(L / 14), s)`` patches, ``L`` being the image's long side in pixels and ``s``
+   the official short side in patches (37 at input size 518); when the cap binds, the short side is scaled with
+   it (``max(1, round(cap / aspect))`` patches) so the aspect ratio is still kept as far as whole patches allow.
+   Without the cap a thin strip was upsampled along its length as much as across it: a 2x3000 strip keeps 2
+   patches across, so rule 2 made it 28x42,000 (6,000 tokens, over a minute on the bundled model); capped it
+   runs at 14x2996 (214 tokens). The cap binds only where rule 2 would upsample the long side beyond both the
+   image and the input size: thin strips and columns, and small over-budget images (a 100x900 panorama runs at
+   98x896 instead of 476x4284). Images within the budget, and large ones, are untouched.
+4. An image so thin that even one patch on its short side does not fit (``aspect > max_tokens``) cannot be run
    without distorting it out of recognition: :class:`InputBudgetError`, naming the sizes.
 
 Default budget: :data:`DEFAULT_MAX_TOKENS` = 10,952 tokens = 8x the 37x37 tokens of a 518x518 input. It keeps a
@@ -118,18 +127,39 @@ def fit_network_size(height: int, width: int, input_size: int = 518, multiple: i
     from .transforms import network_size  # here, not at import: the CLI reads this module without torch
 
     check_max_tokens(max_tokens)
-    official = network_size(height, width, input_size, multiple)
-    fit = NetworkFit((height, width), official, official, max_tokens, multiple)
+    return fit_official_size((height, width), network_size(height, width, input_size, multiple), max_tokens,
+                             multiple)
+
+
+def fit_official_size(image_size: tuple[int, int], official: tuple[int, int], max_tokens: int = DEFAULT_MAX_TOKENS,
+                      multiple: int = 14, shape: tuple[int, int] | None = None) -> NetworkFit:
+    """Fit a family's own network size ``official`` = (h, w) for an ``image_size`` = (H, W) image into the budget.
+
+    Rules 1-4 of the module docstring: unchanged when it fits, else shrunk keeping the aspect ratio of
+    ``shape`` (default: the image; a family that stretches every image to one fixed size passes that size).
+
+    Raises:
+        InputBudgetError: ``shape`` is too elongated for the budget.
+        ValueError: a bad budget.
+    """
+    check_max_tokens(max_tokens)
+    height, width = shape if shape is not None else image_size
+    fit = NetworkFit(image_size, official, official, max_tokens, multiple)
     if fit.tokens <= max_tokens:
         return fit
     short, long = min(height, width), max(height, width)
     aspect = long / short
     n_short = min(math.floor(math.sqrt(max_tokens / aspect)), min(official) // multiple)
     if n_short < 1:
+        w, h = image_size[1], image_size[0]
         raise InputBudgetError(
-            f"a {width}x{height} image (aspect ratio {aspect:,.0f}:1) cannot be fitted into {max_tokens:,} network "
+            f"a {w}x{h} image (aspect ratio {aspect:,.0f}:1) cannot be fitted into {max_tokens:,} network "
             f"tokens: its short side would be below one {multiple}-pixel patch; raise --max-tokens to at least "
             f"{math.ceil(aspect):,} or crop the image")
     n_long = max(1, min(max_tokens // n_short, round(n_short * aspect), max(official) // multiple))
-    shape = (n_short, n_long) if height <= width else (n_long, n_short)
-    return NetworkFit((height, width), official, (shape[0] * multiple, shape[1] * multiple), max_tokens, multiple)
+    # rule 3: no longer than the image itself (its own long side in patches, or the official short side)
+    cap = max(round(max(image_size) / multiple), min(official) // multiple)
+    if n_long > cap:
+        n_long, n_short = cap, min(n_short, max(1, round(cap / aspect)))
+    shape_hw = (n_short, n_long) if height <= width else (n_long, n_short)
+    return NetworkFit(image_size, official, (shape_hw[0] * multiple, shape_hw[1] * multiple), max_tokens, multiple)

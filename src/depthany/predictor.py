@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -23,9 +23,9 @@ from torch import Tensor
 from .budget import DEFAULT_MAX_TOKENS, InputBudgetError
 from .inference import Prepared, pipeline_for
 from .io.image import LoadedImage, as_rgb
-from .models import DepthAnything
+from .models import Network
 from .precision import PRECISIONS, InferencePrecision, Precision, check_inference_precision
-from .result import DepthResult
+from .result import DepthResult, OutputKind
 from .runtime.devices import pick_device
 from .weights import load_model
 from .zoo import ModelSpec
@@ -40,9 +40,12 @@ class DepthPredictor:
     Images go through the model family's :class:`~depthany.inference.InferencePipeline` (the one path shared
     with the server, ``depthany bench``, validation and pseudo-labelling). The default fp32 PyTorch path runs
     under :func:`depthany.precision.strict_fp32` (no TF32 or bf16 shortcuts in matmuls and convolutions).
+    The V1 metric models (:class:`~depthany.models.ZoeDepth`) run the official ``infer_pil(img, pad_input=True,
+    with_flip_aug=True)`` (:class:`~depthany.inference.ZoeDepthPipeline`); their raw network-size forward is
+    :func:`depthany.zoe_pipeline.forward` on ``predictor.model``.
 
     Args:
-        model: the network (any device/dtype).
+        model: the network (any device/dtype): a :class:`~depthany.models.DepthAnything` or a ZoeDepth.
         spec: its zoo spec (preprocessing numbers, output kind, name).
         device: where inputs are sent; defaults to the model's device.
         precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (autocast), or ``"int8"``: the quantised model
@@ -53,8 +56,8 @@ class DepthPredictor:
         batch_size: images per forward pass in :meth:`predict_batch` (same network size only).
         backend: the engine behind :attr:`runner`: ``"torch"`` (default: eager PyTorch, the reference path),
             ``"onnxruntime"``, ``"openvino"`` or ``"auto"`` (the fastest installed engine for the device and
-            precision: OpenVINO on CPUs when installed, else PyTorch; the CLI's default); see
-            :mod:`depthany.backends`.
+            precision: OpenVINO on CPUs when installed, else PyTorch; PyTorch for ZoeDepth models; the CLI's
+            default); see :mod:`depthany.backends`.
         backend_options: engine options passed to :func:`depthany.backends.make_runner`.
         max_tokens: network-input budget in patch tokens (default 10,952 = 8x a 518x518 input; see
             :mod:`depthany.budget`). An image whose official network input is larger runs at a smaller size
@@ -64,7 +67,7 @@ class DepthPredictor:
 
     def __init__(
         self,
-        model: DepthAnything,
+        model: Network,
         spec: ModelSpec,
         device: str | torch.device | None = None,
         precision: InferencePrecision = "fp32",
@@ -132,18 +135,21 @@ class DepthPredictor:
         """The network-input budget in patch tokens (see :mod:`depthany.budget`)."""
         return self.pipeline.max_tokens
 
-    def with_settings(self, input_size: int | None = None, max_tokens: int | None = None) -> DepthPredictor:
-        """A predictor sharing this one's network and runner, with another input size and/or budget."""
+    def with_settings(self, input_size: int | None = None, max_tokens: int | None = None,
+                      **pipeline_options: Any) -> DepthPredictor:
+        """A predictor sharing this one's network and runner, with another input size and/or budget (and
+        pipeline options, e.g. ZoeDepth's ``mode="evaluate"``, ``flip=False``)."""
         other = copy.copy(self)
         other.pipeline = pipeline_for(self.spec, input_size or self.input_size,
-                                      self.max_tokens if max_tokens is None else max_tokens)
+                                      self.max_tokens if max_tokens is None else max_tokens, **pipeline_options)
         other.input_size = other.pipeline.input_size
         return other
 
     # -------------------------------------------------------------------------------------------- network
 
     def infer_tensor(self, x: Tensor) -> Tensor:
-        """Normalised (B, 3, h, w) network input -> (B, h, w) float32 network output on the CPU."""
+        """Normalised (B, 3, h, w) network input -> the pipeline's network output on the CPU: (B, h, w) float32
+        for Depth Anything, (B, 2, h, w) for ZoeDepth (the output and the mirror image's, flipped back)."""
         return self.pipeline.forward(self.runner, x)
 
     # -------------------------------------------------------------------------------------------- images
@@ -237,7 +243,7 @@ class DepthPredictor:
             meta["extras"] = extras
         return DepthResult(
             values=values.numpy().astype(np.float32, copy=False),
-            kind="metric_depth" if self.spec.arch.head == "metric" else "relative_disparity",
+            kind=cast(OutputKind, self.spec.output_kind),
             model=self.spec.name,
             image_size=loaded.size,
             network_size=prepared.fit.network_size,

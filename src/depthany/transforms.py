@@ -54,16 +54,20 @@ def network_size(height: int, width: int, input_size: int = INPUT_SIZE, multiple
             constrain_to_multiple(scale * width, multiple, input_size))
 
 
-def to_float_image(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (H, W, 3) float64 in [0, 1]. uint16 images are scaled by 65535."""
+def to_float_image(image: np.ndarray, dtype: str = "float64") -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (H, W, 3) float in [0, 1]. uint16 images are scaled by 65535.
+
+    ``dtype`` ``"float64"`` (official V1/V2: ``image / 255.0``) or ``"float32"`` (Video Depth Anything:
+    ``image.astype(np.float32) / 255.0``, a float32 division).
+    """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     if image.dtype == np.uint8:
-        return image.astype(np.float64) / 255.0
+        return image.astype(dtype) / 255.0
     if image.dtype == np.uint16:
-        return image.astype(np.float64) / 65535.0
+        return image.astype(dtype) / 65535.0
     if np.issubdtype(image.dtype, np.floating):
-        return image.astype(np.float64)
+        return image.astype(dtype)
     raise TypeError(f"unsupported image dtype {image.dtype}; expected uint8, uint16 or float")
 
 
@@ -125,8 +129,9 @@ def resize_cubic_cv2(image: Tensor, size: tuple[int, int]) -> Tensor:
 BAND_PIXELS = 1 << 20  # 25 MB of float64 RGB per band
 
 
-def _resize_float64(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) float64 -> (h, w, 3) float64 with the official cubic resize (OpenCV, or its replica)."""
+def _resize_float(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) float64 or float32 -> (h, w, 3) of the same dtype with the official cubic resize (OpenCV, or
+    its replica)."""
     h, w = size
     if (h, w) == rgb.shape[:2]:
         return rgb
@@ -136,8 +141,11 @@ def _resize_float64(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out[0].permute(1, 2, 0).numpy()
 
 
-def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) RGB image -> (h, w, 3) float64 in [0, 1], resized exactly like the official code.
+def resize_image(image: np.ndarray, size: tuple[int, int], dtype: str = "float64") -> np.ndarray:
+    """(H, W, 3) RGB image -> (h, w, 3) float in [0, 1], resized exactly like the official code.
+
+    ``dtype`` is the float type of the image during the resize: ``"float64"`` (V1/V2) or ``"float32"`` (Video
+    Depth Anything, ``frame.astype(np.float32) / 255``).
 
     The official code converts the whole image to float64 (24 bytes a pixel: 2.6 GB for a 12000x9000 photo)
     and resizes it. The cubic resize is separable (rows first, then columns), and a pass whose size does not
@@ -147,13 +155,13 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """
     height, width = image.shape[:2]
     if height * width <= BAND_PIXELS or (height, width) == tuple(size):
-        return _resize_float64(to_float_image(image), size)
+        return _resize_float(to_float_image(image, dtype), size)
     band = max(1, BAND_PIXELS // width)
-    rows = np.empty((height, size[1], 3), dtype=np.float64)
+    rows = np.empty((height, size[1], 3), dtype=dtype)
     for r in range(0, height, band):
-        chunk = to_float_image(image[r:r + band])
-        rows[r:r + band] = _resize_float64(chunk, (chunk.shape[0], size[1]))
-    return _resize_float64(rows, size)
+        chunk = to_float_image(image[r:r + band], dtype)
+        rows[r:r + band] = _resize_float(chunk, (chunk.shape[0], size[1]))
+    return _resize_float(rows, size)
 
 
 def preprocess(image: np.ndarray, pre: Preprocess, input_size: int | None = None,
@@ -172,8 +180,9 @@ def preprocess(image: np.ndarray, pre: Preprocess, input_size: int | None = None
     """
     if size is None:
         size = network_size(image.shape[0], image.shape[1], input_size or pre.input_size, pre.multiple)
-    rgb = resize_image(image, size)  # float64, like the official path
+    rgb = resize_image(image, size, pre.resize_dtype)  # float64 (V1/V2) or float32 (VDA), like the official code
     img = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+    # numpy's (image - list) / list promotes a float32 image to float64 too: normalise in float64, then cast
     mean = torch.tensor(pre.mean, dtype=torch.float64).view(1, 3, 1, 1)
     std = torch.tensor(pre.std, dtype=torch.float64).view(1, 3, 1, 1)
     return ((img - mean) / std).float().contiguous()

@@ -37,16 +37,21 @@ PAD_FACTOR = 3.0  # official fh = fw = 3: pad = int(sqrt(side / 2) * 3)
 MAX_NETWORK_AREA_FACTOR = 4  # keep_aspect: refuse network inputs larger than 4x the configured area
 
 
-def network_size(height: int, width: int, zoe: zoo.ZoeConfig, multiple: int = 14) -> tuple[int, int]:
+def network_size(height: int, width: int, zoe: zoo.ZoeConfig, multiple: int = 14,
+                 max_area_factor: float | None = MAX_NETWORK_AREA_FACTOR) -> tuple[int, int]:
     """The core's resize target for an (already padded) image: the official ``Resize`` in "minimal" mode.
 
     Without ``keep_aspect`` each side is scaled to its ``img_size`` side (the aspect ratio is not kept). With it,
     both sides use whichever of the two scale factors is closer to 1. Sides are then rounded (half to even) to
     multiples of ``multiple``.
 
+    Args:
+        max_area_factor: refuse sizes above this many times the configured area (None: no bound here; the
+            inference pipeline bounds the size with the token budget instead, :mod:`depthany.budget`).
+
     Raises:
-        ValueError: a side would round to 0, or (keep_aspect) the size exceeds :data:`MAX_NETWORK_AREA_FACTOR`
-            times the configured area.
+        ValueError: a side would round to 0, or (keep_aspect) the size exceeds ``max_area_factor`` times the
+            configured area.
     """
     if height < 1 or width < 1:
         raise ValueError(f"image size must be positive, got {height}x{width}")
@@ -62,9 +67,9 @@ def network_size(height: int, width: int, zoe: zoo.ZoeConfig, multiple: int = 14
     if h < multiple or w < multiple:
         raise ValueError(f"a {height}x{width} image resizes to {h}x{w} for a {net_h}x{net_w} network with the "
                          "aspect ratio kept; the image is too elongated")
-    if h * w > MAX_NETWORK_AREA_FACTOR * net_h * net_w:
+    if max_area_factor is not None and h * w > max_area_factor * net_h * net_w:
         raise ValueError(f"a {height}x{width} image would run the network at {h}x{w}, more than "
-                         f"{MAX_NETWORK_AREA_FACTOR}x the configured {net_h}x{net_w}; the image is too elongated for "
+                         f"{max_area_factor:g}x the configured {net_h}x{net_w}; the image is too elongated for "
                          "keep_aspect")
     return h, w
 

@@ -9,7 +9,7 @@ openvino       ``[openvino]``      fp32 (exact), bf16, fp16, int8 (a model from 
 =============  ==================  =====================================================================
 
 ``"auto"`` picks, for the device and precision, the first installed backend in :data:`AUTO_ORDER` (ordered by
-measured speed on CPUs, see ``docs/performance.md``). Every fp32 backend stays within 1e-5 (max error
+measured speed on CPUs, see ``docs/performance.md``); for the V1 metric (ZoeDepth) models it picks PyTorch. Every fp32 backend stays within 1e-5 (max error
 relative to the output range) of PyTorch eager fp32; reduced precisions state their AbsRel against fp32.
 ``"auto"`` never changes the precision: int8 runs only when asked for, and only with a quantised model whose
 accuracy gate passed (:mod:`depthany.backends.int8_cache`).
@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ..models import DepthAnything
+from ..models import Network, ZoeDepth
 from ..precision import check_inference_precision
 from . import onnxruntime_backend, openvino_backend, torch_backend
 from .base import EXACT_TOLERANCE, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
@@ -97,7 +97,7 @@ def resolve(backend: str, precision: str = "fp32", device: str | torch.device = 
     return backend
 
 
-def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
+def make_runner(backend: str, model: Network, precision: str = "fp32",
                 device: str | torch.device | None = None, name: str = "model", **options: Any) -> Runner:
     """Build the runner for ``backend`` (or ``"auto"``) around ``model``.
 
@@ -118,6 +118,10 @@ def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
         Int8ModelMissing: ``precision="int8"`` and no quantised model for these weights.
     """
     dev = torch.device(device) if device is not None else next(model.parameters()).device
+    if backend == "auto" and isinstance(model, ZoeDepth):
+        # The ZoeDepth head exports (ONNX Runtime matches PyTorch within 1e-5), but its speed on the engines is
+        # not measured and the first export costs minutes: "auto" keeps the reference path for these models.
+        backend = "torch"
     chosen = resolve(backend, precision, dev)
     int8_model = options.pop("int8_model", None)
     if chosen == "torch":
@@ -132,7 +136,7 @@ def make_runner(backend: str, model: DepthAnything, precision: str = "fp32",
     return openvino_backend.OpenVinoRunner(path, precision, dev, **options)
 
 
-def _cached_int8(model: DepthAnything, name: str) -> str:
+def _cached_int8(model: Network, name: str) -> str:
     from .int8_cache import cached_int8, missing_message
     from .onnx_cache import weights_digest
 
@@ -144,5 +148,6 @@ def _cached_int8(model: DepthAnything, name: str) -> str:
 
 __all__ = [
     "AUTO_ORDER", "BACKEND_CHOICES", "EXACT_TOLERANCE", "INFOS", "REDUCED_TOLERANCE", "BackendInfo",
-    "BackendUnavailable", "Int8ModelMissing", "Runner", "available_backends", "is_installed", "make_runner", "resolve", "supports",
+    "BackendUnavailable", "Int8ModelMissing", "Runner", "available_backends", "is_installed", "make_runner", "resolve",
+    "supports",
 ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..models import DepthAnything
+from ..models import Network
 
 CACHE_ENV = "DEPTHANY_CACHE_DIR"
 GRAPH_VERSION = "1"  # bump when the exported graph changes for the same weights
@@ -27,7 +27,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "depthany")
 
 
-def weights_digest(model: DepthAnything) -> str:
+def weights_digest(model: Network) -> str:
     """sha1 over the architecture, every parameter/buffer (name, dtype, shape, bytes) and the torch version."""
     from .. import __version__
 
@@ -41,7 +41,7 @@ def weights_digest(model: DepthAnything) -> str:
     return h.hexdigest()
 
 
-def model_onnx(model: DepthAnything, name: str = "model") -> Path:
+def model_onnx(model: Network, name: str = "model") -> Path:
     """Path of the dynamic fp32 ONNX export of ``model``, exporting it if not cached yet.
 
     Raises:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..models import DepthAnything
+from ..models import Network
 from ..precision import autocast
 from .base import BackendInfo, Runner
 
@@ -31,7 +31,7 @@ class TorchRunner(Runner):
 
     name = "torch"
 
-    def __init__(self, model: DepthAnything, precision: str = "fp32", device: torch.device | None = None) -> None:
+    def __init__(self, model: Network, precision: str = "fp32", device: torch.device | None = None) -> None:
         self.model = model.eval()
         self.precision = precision
         self.device = device if device is not None else next(model.parameters()).device

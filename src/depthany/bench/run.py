@@ -19,7 +19,6 @@ import functools
 import statistics
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,12 @@ from torch import Tensor
 from .. import backends, zoo
 from ..accuracy import error_report
 from ..backends.torch_backend import TorchRunner
-from ..budget import DEFAULT_MAX_TOKENS, count_tokens
+from ..budget import count_tokens
 from ..inference import pipeline_for
 from ..io.image import as_rgb
 from ..models import DepthAnything, build_model
+from ..runtime.devices import pick_device
+from .config import BenchConfig
 from .flops import matmul_peak, model_flops
 from .machine import machine_info, versions
 from .pipeline import STAGES, OursPipeline, image_size_for, synthetic_jpegs
@@ -41,31 +42,6 @@ from .timing import interleaved, summarize, synchronize
 BASELINE = "transformers"
 PEAK = "__matmul_peak__"
 Log = Callable[[str], None]
-
-
-@dataclass
-class BenchConfig:
-    """What to measure. Sizes are *network* sizes (H, W), multiples of 14; 518x686 is a 480x640 photo."""
-
-    model: str | None = "da2-small"  # None: the architecture a weights file describes
-    weights: str = "random"  # "random" (seeded; speed does not depend on values), "pretrained", or a path
-    backends: tuple[str, ...] = ("all",)  # backend names, "all" (every installed one) or "auto"
-    precisions: tuple[str, ...] = ("fp32", "bf16")
-    sizes: tuple[tuple[int, int], ...] = ((518, 518),)
-    batches: tuple[int, ...] = (1,)
-    device: str = "cpu"
-    threads: int | None = None
-    repeats: int = 5
-    warmup: int = 1
-    baseline: bool = True
-    e2e: bool = True
-    memory: bool = True
-    peak: bool = True
-    max_tokens: int = DEFAULT_MAX_TOKENS  # sizes over the network-input budget are refused, as every verb would
-    # int8: the model cached for the weights by `depthany quantize`, else one calibrated here on these images
-    # (default: the benchmark's synthetic photos), with its gate measured but not enforced (the rows' AbsRel)
-    calibration: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def bench_model(name: str | None, weights: str, device: torch.device) -> tuple[DepthAnything, zoo.ModelSpec]:
@@ -82,7 +58,11 @@ def bench_model(name: str | None, weights: str, device: torch.device) -> tuple[D
         return model.to(device).eval(), spec
     from ..weights import load_model
 
-    return load_model(name, None if weights == "pretrained" else weights, device=device)
+    net, spec = load_model(name, None if weights == "pretrained" else weights, device=device)
+    if not isinstance(net, DepthAnything):
+        raise ValueError(f"{spec.name}: depthany bench measures the V1/V2 relative and metric models (its baseline "
+                         "is transformers' DepthAnythingForDepthEstimation)")
+    return net, spec
 
 
 def _paths(cfg: BenchConfig, device: torch.device) -> list[tuple[str, str]]:
@@ -147,7 +127,8 @@ def run_bench(cfg: BenchConfig, log: Log = lambda s: None) -> dict[str, Any]:
     check_sizes(cfg.sizes, cfg.max_tokens)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
+    device = pick_device(cfg.device)  # "auto" (the CLI default) -> the GPU when present, else the CPU
+    cfg = dataclasses.replace(cfg, device=str(device))  # memory jobs and the report get the device that ran
     model, spec = bench_model(cfg.model, cfg.weights, device)
     report: dict[str, Any] = {"config": {**dataclasses.asdict(cfg), "model": spec.name},
                               "machine": machine_info(device), "versions": versions(), "peaks": {},

@@ -7,36 +7,45 @@ from pathlib import Path
 
 import click
 
-from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
+from ..bench.config import BenchConfig
 from ..precision import INFERENCE_PRECISIONS
+from .options import device_option, max_tokens_option
+
+DEFAULT = BenchConfig()  # every default is the library's
+
+
+def _csv(values: tuple[object, ...]) -> str:
+    return ",".join(f"{v[0]}x{v[1]}" if isinstance(v, tuple) else str(v) for v in values)
 
 
 @click.command("bench")
-@click.option("--model", "-m", default="da2-small", show_default=True, help="Zoo name.")
-@click.option("--weights", default="random", show_default=True,
+@click.option("--model", "-m", default=DEFAULT.model, show_default=True,
+              help="Zoo name of the architecture to measure (its own default: a real size, not the bundled toy).")
+@click.option("--weights", default=DEFAULT.weights, show_default=True,
               help="random (seeded; speed does not depend on the values), pretrained (the zoo weights), or a path.")
 @click.option("--backend", "-b", default="all", show_default=True,
               help="Comma-separated backends (torch, onnxruntime, openvino), 'all' installed ones, or 'auto'.")
-@click.option("--precision", "-p", default="fp32,bf16", show_default=True,
+@click.option("--precision", "-p", default=_csv(DEFAULT.precisions), show_default=True,
               help="Comma-separated: fp32, bf16, fp16, int8 (the cached `depthany quantize` model for the weights, "
                    "else one calibrated on --calibration images or on the benchmark's synthetic photos).")
-@click.option("--size", "-s", default="518x518,518x686", show_default=True,
+@click.option("--size", "-s", default=_csv(DEFAULT.sizes), show_default=True,
               help="Network sizes HxW (multiples of 14); 518x686 is what a 480x640 photo becomes.")
-@click.option("--batch", default="1", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
+@click.option("--batch", default=_csv(DEFAULT.batches), show_default=True, help="Comma-separated batch sizes.")
+@device_option()
+@click.option("--threads", type=click.IntRange(min=1), default=DEFAULT.threads,
               help="Threads for every engine (default: torch's default, usually the physical cores).")
-@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True, help="Timed rounds.")
-@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Untimed rounds first.")
-@click.option("--baseline/--no-baseline", default=True, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1), default=DEFAULT.repeats, show_default=True,
+              help="Timed rounds.")
+@click.option("--warmup", type=click.IntRange(min=0), default=DEFAULT.warmup, show_default=True,
+              help="Untimed rounds first.")
+@click.option("--baseline/--no-baseline", default=DEFAULT.baseline, show_default=True,
               help="Run transformers' DepthAnythingForDepthEstimation (same weights) in the same run.")
-@click.option("--e2e/--no-e2e", default=True, show_default=True,
+@click.option("--e2e/--no-e2e", default=DEFAULT.e2e, show_default=True,
               help="Also time decode, preprocess, network, postprocess and encode.")
-@click.option("--memory/--no-memory", default=True, show_default=True,
+@click.option("--memory/--no-memory", default=DEFAULT.memory, show_default=True,
               help="Peak RSS per job, each in a fresh process.")
-@click.option("--peak/--no-peak", default=True, show_default=True, help="Measure the matmul peak (GFLOP/s).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
-              help=f"{MAX_TOKENS_HELP} Sizes over it are refused.")
+@click.option("--peak/--no-peak", default=DEFAULT.peak, show_default=True, help="Measure the matmul peak (GFLOP/s).")
+@max_tokens_option(extra_help="Sizes over it are refused.")
 @click.option("--calibration", "-c", multiple=True,
               help="int8 without a cached model for the weights: calibrate on these images/folders/lists "
                    "(repeatable; default: the benchmark's synthetic photos, good for speed, not for accuracy).")
@@ -58,9 +67,9 @@ def bench(model: str, weights: str, backend: str, precision: str, size: str, bat
       depthany bench --device cuda -b torch -p fp32,bf16,fp16 --batch 1,8
     """
     from .. import backends
-    from ..bench import BenchConfig, run_bench
     from ..bench.args import parse_choices, parse_ints, parse_sizes
     from ..bench.report import header, markdown_table, text_table
+    from ..bench.run import run_bench
 
     cfg = BenchConfig(
         model=model, weights=weights,

@@ -5,7 +5,8 @@
     depthany calibrate fit photo.jpg --model da2-small --distance 320 240 2.5 -o cam.json
     depthany calibrate apply cam.json preds/ -o metric/ --ply --images photos/
 
-All logic lives in :mod:`depthany.geometry`; this module only parses arguments and prints.
+All logic lives in :mod:`depthany.calibration_fit` (building the prediction, gathering the known distances,
+writing the outputs) and :mod:`depthany.geometry`; this module only parses arguments and prints.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from ..geometry.anchors import Anchors, anchors_from_sparse, read_points_csv, read_sparse_depth
 from ..geometry.apply import apply_to_folder
-from ..geometry.calibrate import Calibration, fit_calibration
+from ..geometry.calibrate import Calibration
+from .options import model_options
 
 
 def _intrinsics_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,37 +57,6 @@ def _ply_kwargs(fov: float | None, fov_axis: str, fx: float | None, fy: float | 
             "drop_flying": not keep_flying, "ascii": ascii_ply}
 
 
-def _load_prediction(source: Path, model: str | None, weights: Path | None, device: str,
-                     input_size: int | None, kind: str, image: Path | None) -> tuple[Any, np.ndarray | None]:
-    """(DepthResult, RGB image or None) for an image run through a model, or a saved .npy prediction."""
-    from ..io.image import read_image
-    from ..result import DepthResult
-
-    if source.suffix.lower() == ".npy":
-        try:
-            values = np.load(source, allow_pickle=False)
-        except Exception as e:
-            raise ValueError(f"{source}: not a readable .npy array ({e})") from e
-        if values.ndim != 2:
-            raise ValueError(f"{source}: expected an (H, W) prediction, got shape {values.shape}")
-        rgb, meta = None, {}
-        if image is not None:
-            loaded = read_image(image)
-            rgb = loaded.rgb
-            meta = {"exif": loaded.exif, "orientation": loaded.orientation, "raw_size": loaded.raw_size}
-        out_kind = "metric_depth" if kind == "metric" else "relative_disparity"
-        return DepthResult(values.astype(np.float32), out_kind, model or "unknown", values.shape,  # type: ignore[arg-type]
-                           values.shape, str(source), meta), rgb
-    from ..predictor import DepthPredictor
-
-    predictor = DepthPredictor.from_pretrained(model, weights, device=device, input_size=input_size)
-    loaded = read_image(source)
-    result = predictor.predict(loaded.rgb)
-    result.source = str(source)
-    result.meta.update(exif=loaded.exif, orientation=loaded.orientation, raw_size=loaded.raw_size)
-    return result, loaded.rgb
-
-
 @contextlib.contextmanager
 def _echo_warnings() -> Iterator[None]:
     """Show library warnings as one 'warning:' line on stderr instead of Python's file:line format."""
@@ -107,10 +76,7 @@ def calibrate() -> None:
 
 @calibrate.command("fit")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--model", help="Zoo model to run on an image SOURCE (default: the bundled model).")
-@click.option("--weights", type=click.Path(exists=True, path_type=Path), help="Local weights for an image SOURCE.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
-@click.option("--input-size", type=int, help="Network short side (default: the model's).")
+@model_options()
 @click.option("--kind", type=click.Choice(["relative", "metric"]), default="relative", show_default=True,
               help="What a .npy SOURCE holds: relative disparity or metric depth in metres.")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -135,12 +101,14 @@ def calibrate() -> None:
               help="Also write this image's point cloud.")
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON instead of the report.")
 @_intrinsics_options
-def fit(source: Path, model: str | None, weights: Path | None, device: str, input_size: int | None, kind: str,
-        image: Path | None, points: Path | None, sparse_depth: Path | None, depth_scale: float | None,
+def fit(source: Path, model: str | None, weights: Path | None, device: str, precision: str, input_size: int | None,
+        max_tokens: int, kind: str, image: Path | None, points: Path | None, sparse_depth: Path | None, depth_scale: float | None,
         distances: tuple[tuple[float, float, float], ...], mode: str, inlier_tol: float, seed: int,
         output: Path | None, save_depth: Path | None, ply_path: Path | None, as_json: bool,
         **ply: Any) -> None:
-    """Fit a calibration for SOURCE (an image, run through a model, or a saved .npy prediction)."""
+    """Fit a calibration for SOURCE (an image, run through the model, or a saved .npy prediction)."""
+    from ..calibration_fit import fit_source
+
     given = [n for n, v in (("--points", points), ("--sparse-depth", sparse_depth), ("--distance", distances))
              if v]
     if len(given) != 1:
@@ -149,35 +117,19 @@ def fit(source: Path, model: str | None, weights: Path | None, device: str, inpu
     ply_kw = _ply_kwargs(**ply)
     with _echo_warnings():
         try:
-            result, rgb = _load_prediction(source, model, weights, device, input_size, kind, image)
-            anchors: Anchors | np.ndarray
-            if points is not None:
-                anchors = read_points_csv(points)
-            elif sparse_depth is not None:
-                anchors = anchors_from_sparse(read_sparse_depth(sparse_depth, depth_scale), result.values.shape,
-                                              sparse_depth.name)
-            else:
-                anchors = Anchors.from_points(list(distances), f"--distance ({len(distances)} points)")
-            cal, residuals = fit_calibration(result, anchors, mode=mode.replace("-", "_"), inlier_tol=inlier_tol,
-                                             seed=seed)
-            out = output or Path(f"{source.stem}.calibration.json")
-            cal.save(out)
-            metric = cal.apply_result(result)
-            if save_depth is not None:
-                save_depth.parent.mkdir(parents=True, exist_ok=True)
-                np.save(save_depth, metric.values)
-            if ply_path is not None:
-                from ..geometry.pointcloud import write_result_ply
-
-                write_result_ply(metric, rgb, ply_path, **ply_kw)
+            outcome = fit_source(source, points=points, sparse_depth=sparse_depth, depth_scale=depth_scale,
+                                 distances=distances, mode=mode, inlier_tol=inlier_tol, seed=seed, output=output,
+                                 save_depth=save_depth, ply=ply_path, ply_options=ply_kw, kind=kind, image=image,
+                                 model=model, weights=weights, device=device, precision=precision,
+                                 input_size=input_size, max_tokens=max_tokens)
         except ValueError as e:
             raise click.ClickException(str(e)) from e
     if as_json:
-        click.echo(json.dumps(cal.to_dict(), indent=2))
+        click.echo(json.dumps(outcome.calibration.to_dict(), indent=2))
         return
-    click.echo(cal.report())
-    click.echo(residuals.table())
-    click.echo(f"saved {out}" + (f", {save_depth}" if save_depth else "") + (f", {ply_path}" if ply_path else ""))
+    click.echo(outcome.calibration.report())
+    click.echo(outcome.residuals.table())
+    click.echo("saved " + ", ".join(str(p) for p in outcome.written))
 
 
 @calibrate.command("apply")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .options import model_option
+
 _FORMATS = ("depthany", "official", "v1_hub", "transformers", "dinov2")  # checked against OUT_FORMATS in tests
 
 
@@ -16,8 +18,7 @@ _FORMATS = ("depthany", "official", "v1_hub", "transformers", "dinov2")  # check
               help="Layout to write: depthany (.safetensors with the spec inside), official (.pth), v1_hub "
                    "(folder: config.json + pytorch_model.bin), transformers (folder: config.json + "
                    "model.safetensors), dinov2 (encoder-only .pth).")
-@click.option("--model", default=None, metavar="NAME",
-              help="Zoo name of the input, for official .pth files whose name does not say (V1, V2 or metric).")
+@model_option(help_text="Zoo name of the input, for official .pth files whose name does not say (V1, V2 or metric).")
 @click.option("--dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default=None,
               help="Cast floating-point tensors (default: keep the stored dtype).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

@@ -14,27 +14,26 @@ from pathlib import Path
 
 import click
 
-from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
-from ..precision import PRECISIONS
+from .options import cmap_option, device_option, max_tokens_option, precision_option, weights_option
 
 
 @click.command("demo", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--weights", "weights", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="A local weights file or folder to offer (repeatable), besides zoo models on disk.")
+@weights_option(help_text="A local weights file or folder to offer (repeatable), besides zoo models on disk.",
+                multiple=True)
 @click.option("--examples", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of example images [default: ./examples or the repository's examples/].")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True)
-@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
-              help=MAX_TOKENS_HELP)
+@device_option()
+@precision_option()
+@cmap_option(extra_help="The menu's first choice.")
+@max_tokens_option()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface; 0.0.0.0 exposes the demo.")
 @click.option("--port", type=click.IntRange(0, 65535), default=7860, show_default=True)
 @click.option("--max-file-size", default="50mb", show_default=True, help="Largest upload Gradio accepts.")
 @click.option("--controlnet", default=None, metavar="NAME|PATH|REPO",
               help="Generate tab (needs depthany[generate]): a ControlNet to offer besides the known ones on disk.")
 @click.option("--base", default=None, metavar="PATH|REPO", help="Generate tab: the base model for --controlnet.")
-def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precision: str, max_tokens: int, host: str,
-         port: int, max_file_size: str, controlnet: str | None, base: str | None) -> None:
+def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precision: str, cmap: str, max_tokens: int,
+         host: str, port: int, max_file_size: str, controlnet: str | None, base: str | None) -> None:
     """Run the web demo. Offers only models whose weights are on disk; makes no network requests."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -48,7 +47,7 @@ def demo(weights: tuple[Path, ...], examples: Path | None, device: str, precisio
     found = find_examples(examples)
     try:
         backend = DemoBackend(local_model_choices(list(weights)), str(pick_device(device)), precision,
-                              max_tokens=max_tokens)
+                              max_tokens=max_tokens, cmap=cmap)
         click.echo(f"depthany demo on http://{host}:{port} with {len(backend.choices)} model(s), {len(found)} "
                    "example(s)", err=True)
         generate = None

@@ -11,15 +11,22 @@ from typing import Any
 
 import click
 
-from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
 from ..eval.baselines import BASELINES
 from ..eval.crops import CROP_ORDERS, CROPS
 from ..eval.datasets import DATASETS
 from ..eval.protocols import PROTOCOLS
 from ..eval.settings import MASK_MODES
-from ..precision import PRECISIONS
+from ..seg.datasets import SEG_DATASETS
+from .options import (
+    device_option,
+    input_size_option,
+    max_tokens_option,
+    model_option,
+    precision_option,
+    weights_option,
+)
 
-DATASET_NAMES = [*DATASETS, "da2k"]
+DATASET_NAMES = [*DATASETS, "da2k", *SEG_DATASETS]
 
 
 def _parse_size(value: str | None) -> tuple[int, int] | None:
@@ -39,8 +46,11 @@ def _auto_protocol(kind: str, is_model_metric: bool) -> str:
 
 
 @click.command("eval", context_settings={"show_default": True})
-@click.option("--model", default=None, help="Zoo name or HF alias (default: the bundled model).")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local weights file or folder.")
+@click.option("--task", type=click.Choice(["depth", "semseg"]), default="depth",
+              help="semseg: mIoU / mAcc / aAcc as mmseg computes them on cityscapes, ade20k or synth "
+                   "(docs/segmentation.md).")
+@model_option()
+@weights_option()
 @click.option("--predictions", type=click.Path(path_type=Path), default=None,
               help="Evaluate saved predictions <DIR>/<sample id>.npy instead of running a model.")
 @click.option("--pred-kind", type=click.Choice(["disparity", "depth"]), default="disparity",
@@ -53,10 +63,10 @@ def _auto_protocol(kind: str, is_model_metric: bool) -> str:
 @click.option("--split", default=None, help="Split (default per dataset, see docs/evaluation.md).")
 @click.option("--protocol", type=click.Choice(["auto", *PROTOCOLS]), default="auto",
               help="auto: disparity_lsq_eval_depth, or zoedepth_metric for metric models.")
-@click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
-@click.option("--device", default="cpu", help="cpu, cuda, mps or auto.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, help=MAX_TOKENS_HELP)
+@input_size_option()
+@device_option()
+@precision_option()
+@max_tokens_option()
 @click.option("--flip-tta/--no-flip-tta", default=None, help="Horizontal-flip averaging (default: the protocol's).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder for metrics.json and per_image.csv [default: eval_out/<dataset>-<protocol>].")
@@ -84,10 +94,18 @@ def evaluate(**kw: Any) -> None:
     depthany eval --model da2-small --dataset nyuv2 --root data/nyu --protocol disparity_lsq_eval_depth
     depthany eval --predictions preds/ --dataset kitti --root data/kitti --protocol marigold_depth_lsq --pred-kind depth
     depthany eval --dataset rgbd --root worlds/ --baseline ground-plane
+    depthany eval --task semseg --dataset cityscapes --root data/cityscapes --predictions preds/
     """
     from ..eval.datasets.base import DatasetError
 
     try:
+        if kw.pop("task") == "semseg":
+            from .evaluate_seg import run_semseg
+
+            run_semseg(kw, _command_line())
+            return
+        if kw["dataset_name"] in SEG_DATASETS:
+            raise click.UsageError(f"--dataset {kw['dataset_name']} is a segmentation dataset; add --task semseg")
         _run(kw)
     except (DatasetError, ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from e
@@ -129,8 +147,33 @@ def _command_line() -> str:
     return " ".join(parts)
 
 
+# Options DA-2K has no use for: it is scored by pairwise ordering on annotated points (one protocol, no split,
+# no depth range, crop, mask or alignment) and has one reader. --list, --flip-tta, --save-predictions apply.
+DA2K_REFUSED = ("split", "protocol", "min_depth", "max_depth", "crop", "crop_order", "mask_mode",
+                "alignment_max_res", "layout", "depth_variant", "image_pass", "gt_size", "depth_scale", "kb_crop")
+
+
+def _refuse_for_da2k(kw: dict[str, Any]) -> None:
+    """A usage error (exit 2) naming every given option that DA-2K would ignore."""
+    ctx = click.get_current_context()
+    given = [p.opts[0] for p in ctx.command.params
+             if p.name in DA2K_REFUSED and kw[p.name] is not None and kw[p.name] != p.default]
+    if given:
+        raise click.UsageError(f"--dataset da2k does not take {', '.join(given)}: DA-2K is scored by pairwise "
+                               "depth ordering of annotated points (protocol da2k_pairwise), with no split, depth "
+                               "range, crop, mask or alignment")
+
+
+def _flip(source: Any, flip_tta: bool | None, default: bool) -> None:
+    """Set the model source's flip averaging (``flip_tta`` None: ``default``); refuse it for other sources."""
+    if hasattr(source, "flip_tta"):
+        source.flip_tta = default if flip_tta is None else flip_tta
+    elif flip_tta:
+        raise click.UsageError("--flip-tta needs a model (saved predictions and baselines cannot be flipped)")
+
+
 def _run(kw: dict[str, Any]) -> None:
-    from ..eval.da2k import evaluate_da2k
+    from ..eval.da2k import PROTOCOL_ID, evaluate_da2k
     from ..eval.datasets import open_dataset
     from ..eval.protocols import get_protocol
     from ..eval.runner import evaluate as run_eval
@@ -138,9 +181,12 @@ def _run(kw: dict[str, Any]) -> None:
     extra = {"command": _command_line()}
     progress = not kw["quiet"]
     if kw["dataset_name"] == "da2k":
+        _refuse_for_da2k(kw)
         source, _ = _source(kw)
-        report: Any = evaluate_da2k(kw["root"], source, kw["limit"], progress, extra_provenance=extra)
-        protocol_id = "da2k_pairwise"
+        _flip(source, kw["flip_tta"], False)
+        report: Any = evaluate_da2k(kw["root"], source, kw["limit"], progress, annotations=kw["list_file"],
+                                    extra_provenance=extra, save_predictions=kw["save_predictions"])
+        protocol_id = PROTOCOL_ID
     else:
         # Index the dataset before loading a (possibly large) model, so a wrong --root fails fast.
         dataset = open_dataset(
@@ -152,11 +198,7 @@ def _run(kw: dict[str, Any]) -> None:
         if protocol_id == "auto":
             protocol_id = _auto_protocol(source.kind, is_metric_model)
         proto = get_protocol(protocol_id)
-        flip = proto.flip_tta if kw["flip_tta"] is None else kw["flip_tta"]
-        if hasattr(source, "flip_tta"):
-            source.flip_tta = flip
-        elif kw["flip_tta"]:
-            raise click.UsageError("--flip-tta needs a model (saved predictions and baselines cannot be flipped)")
+        _flip(source, kw["flip_tta"], proto.flip_tta)
         settings = dataset.settings(proto.family).replace(
             min_depth=kw["min_depth"], max_depth=kw["max_depth"], crop=kw["crop"], crop_order=kw["crop_order"],
             mask_mode=kw["mask_mode"], alignment_max_res=kw["alignment_max_res"])

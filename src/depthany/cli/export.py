@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 
 from ..bench.args import parse_sizes
+from .options import weights_option
 
 
 @click.command("export")
 @click.argument("model", required=False)
-@click.option("--weights", "-w", type=click.Path(exists=True, path_type=Path),
-              help="Local weights file or folder (any supported layout); default: the zoo weights of MODEL.")
+@weights_option(extra_help="Default: the zoo weights of MODEL.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The .onnx file to write; the parity report goes to <name>.parity.json beside it.")
 @click.option("--static", "static", default=None, metavar="HxW",

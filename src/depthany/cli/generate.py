@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from ..generate.known import DEFAULT_CONTROLNET, KNOWN_CONTROLNETS
+from .options import device_option, input_size_option, model_option, precision_option
 
 
 @click.command("generate")
@@ -37,10 +38,10 @@ from ..generate.known import DEFAULT_CONTROLNET, KNOWN_CONTROLNETS
               help="Base model: diffusers pipeline folder or repo id. Default: the one the ControlNet fits "
                    "(stable-diffusion-v1-5/stable-diffusion-v1-5 for SD 1.x ControlNets, "
                    "stabilityai/stable-diffusion-xl-base-1.0 for SDXL ones).")
-@click.option("--depth-model", default=None, metavar="NAME|PATH",
-              help="depthany model for the depth: zoo name (da2-large, ...), repo id or weights file "
-                   "(default: the bundled one).")
-@click.option("--depth-input-size", type=int, default=None, help="Depth network short side (default: the model's).")
+@model_option("--depth-model", help_text="depthany model for the depth: zoo name (da2-large, ...), repo id or "
+                                         "weights file (default: the bundled one).")
+@input_size_option("--depth-input-size", help_text="Depth network short side, a multiple of 14 (default: the "
+                                                   "model's).")
 @click.option("--steps", type=click.IntRange(1, 1000), default=30, show_default=True, help="Denoising steps.")
 @click.option("--guidance", type=click.FloatRange(min=0), default=7.5, show_default=True,
               help="Classifier-free guidance scale.")
@@ -52,9 +53,8 @@ from ..generate.known import DEFAULT_CONTROLNET, KNOWN_CONTROLNETS
 @click.option("--resolution", type=click.IntRange(64, 2048), default=None,
               help="Short side of the output in pixels (default: the base model's, 512 for SD 1.5, 1024 for "
                    "SDXL); aspect kept, long side at most twice this, both rounded to multiples of 8.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
-              help="Diffusion models' dtype (fp16/bf16 want a GPU); the depth model runs in fp32.")
+@device_option()
+@precision_option(help_text="Diffusion models' dtype (fp16/bf16 want a GPU); the depth model runs in fp32.")
 def generate(inputs: tuple[str, ...], prompt: str, negative_prompt: str, out_dir: Path, controlnet: str,
              base: str | None, depth_model: str | None, depth_input_size: int | None, steps: int, guidance: float,
              control_strength: float, seed: int, num_images: int, resolution: int | None, device: str,

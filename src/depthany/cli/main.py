@@ -18,6 +18,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "synth": ("depthany.cli.synth", "synth", "Render synthetic RGB-D worlds with exact depth."),
     "train": ("depthany.cli.train", "train", "Train or fine-tune a model from a YAML recipe."),
     "pseudo-label": ("depthany.cli.pseudo_label", "pseudo_label", "Label an unlabeled image collection with a teacher."),
+    "segment": ("depthany.cli.segment", "segment", "Semantic segmentation with a trained model (labels, colours, overlay)."),
     "eval": ("depthany.cli.evaluate", "evaluate", "Evaluate a model or saved predictions on a benchmark."),
     "calibrate": ("depthany.cli.calibrate", "calibrate", "Turn relative predictions into metric depth from known distances."),
     "export": ("depthany.cli.export", "export", "Export a model to ONNX with a parity report."),

@@ -6,29 +6,28 @@ from pathlib import Path
 
 import click
 
-from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
+from .options import device_option, input_size_option, max_tokens_option, model_option, precision_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder: one label shard per input shard, manifest.json, report.json.")
-@click.option("--teacher", default=None, metavar="NAME|PATH",
-              help="Zoo name or alias, Hugging Face repo id, or weights file (default: the bundled model).")
-@click.option("--input-size", type=int, default=None, help="Network short side (default: the teacher's).")
+@model_option("--teacher", help_text="Teacher: zoo name or alias, Hugging Face repo id, or weights file (default: "
+                                     "the bundled model).")
+@input_size_option()
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
               help="Images per forward pass (same network size).")
 @click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
               help="Reader processes per rank (decode + preprocess).")
 @click.option("--shard-size", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Images per output shard for image-file inputs (tar inputs keep their shards).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun), mps.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32", show_default=True)
+@device_option()
+@precision_option()
 @click.option("--resize", type=click.Choice(["exact", "fast"]), default="exact", show_default=True,
               help="exact: the official OpenCV cubic resize (float64); fast: float32 bicubic, ~5x faster on "
                    "large photos, within ~2e-3 after normalisation.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
-              help=MAX_TOKENS_HELP)
+@max_tokens_option()
 def pseudo_label(inputs: tuple[str, ...], out: Path, teacher: str | None, input_size: int | None, batch_size: int,
                  workers: int, shard_size: int, device: str, precision: str, resize: str, max_tokens: int) -> None:
     """Label INPUTS (tar shards, brace ranges such as shards/x-{000..099}.tar, folders, globs, .txt lists) with a

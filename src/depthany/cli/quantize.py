@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
+from .options import input_size_option, max_tokens_option, weights_option
 
 if TYPE_CHECKING:
     from ..io.inputs import ExpandedInputs
@@ -25,8 +25,7 @@ DEFAULT_HOLDOUT_COUNT = 16
 
 @click.command("quantize")
 @click.argument("model", required=False)
-@click.option("--weights", "-w", type=click.Path(exists=True, path_type=Path),
-              help="Local weights file or folder (any supported layout); default: the zoo weights of MODEL.")
+@weights_option(extra_help="Default: the zoo weights of MODEL.")
 @click.option("--calibration", "-c", multiple=True, required=True, metavar="IMAGES",
               help="Calibration images: files, folders (recursive), globs or .txt lists; repeatable. Use photos "
                    "like the ones the model will see.")
@@ -45,9 +44,8 @@ DEFAULT_HOLDOUT_COUNT = 16
 @click.option("--keep-float", multiple=True, metavar="REGEX",
               help="Also keep in floating point the operations whose module path matches, e.g. "
                    "'depth_head\\.scratch\\.refinenet1' or 'blocks\\.11\\.mlp'; repeatable.")
-@click.option("--input-size", type=int, help="Network short side, a multiple of 14 (default: the model's).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
-              help=MAX_TOKENS_HELP)
+@input_size_option(extra_help="Calibration and the gate run at it, as predict --input-size would.")
+@max_tokens_option()
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads (default: torch's).")
 @click.option("--cache/--no-cache", default=True, show_default=True,
               help="Copy a model that passes the gate into the cache, where --precision int8 finds it.")
@@ -70,6 +68,7 @@ def quantize(model: str | None, weights: Path | None, calibration: tuple[str, ..
     import torch
 
     from ..io.inputs import expand_inputs
+    from ..models import DepthAnything
     from ..quantize import AccuracyGateError, QuantizeError, quantize_model
     from ..weights import load_model
 
@@ -84,6 +83,9 @@ def quantize(model: str | None, weights: Path | None, calibration: tuple[str, ..
         torch.set_num_threads(threads)
     try:
         net, spec = load_model(model, weights)
+        if not isinstance(net, DepthAnything):
+            raise ValueError(f"{spec.name}: depthany quantize handles the V1/V2 relative and metric models; the V1 "
+                             "metric (ZoeDepth) models run in floating point")
         click.echo(f"quantising {spec.name}: {min(count, len(cal))} of {len(cal)} images to calibrate, "
                    f"held-out images {'from --holdout' if held else 'taken from them'}", err=True)
         result = quantize_model(net, spec, cal, output, holdout=held, count=count, holdout_count=holdout_count,

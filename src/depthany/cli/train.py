@@ -14,9 +14,10 @@ import click
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe field, e.g. --set optim.lr=1e-5 --set data.sources.0.weight=2. Repeatable.")
 @click.option("--data", "data_paths", multiple=True, type=click.Path(path_type=Path), metavar="FOLDER",
-              help="Training RGB-D folder(s), equal weights; replaces data.sources. Repeatable.")
+              help="Training RGB-D folder(s), equal weights; replaces data.sources (task: semseg recipes: folders "
+                   "with labels, kind semseg). Repeatable.")
 @click.option("--val", "val_path", type=click.Path(path_type=Path), metavar="FOLDER",
-              help="Validation RGB-D folder (sets data.val.path).")
+              help="Validation RGB-D folder (sets data.val.path; task: semseg: scored by mIoU).")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --run-dir from its last.pt (RECIPE optional; --set still applies).")
 @click.option("--until-step", type=int, default=None,
@@ -29,29 +30,28 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
     Multi-GPU / multi-node: launch the same command with torchrun, e.g.
     torchrun --standalone --nproc_per_node=8 -m depthany train RECIPE --run-dir DIR
     """
-    from ..train import RecipeError, dump_recipe, load_recipe
+    from ..train import RecipeError, dump_recipe, load_recipe, stored_recipe
     from ..train import train as run_training
-    from ..train.loop import LAST
 
-    sets = list(overrides)
-    if data_paths:
-        sets.insert(0, "data.sources=[" + ", ".join("{path: " + _yaml_str(p) + "}" for p in data_paths) + "]")
-    if val_path is not None:
-        sets.insert(0, f"data.val.path={_yaml_str(val_path)}")
+    def with_data(task: str) -> list[str]:
+        sets = list(overrides)
+        if data_paths:
+            kind = ", kind: semseg" if task == "semseg" else ""  # RGB-D folders with labels/
+            sets.insert(0, "data.sources=[" + ", ".join("{path: " + _yaml_str(p) + kind + "}" for p in data_paths)
+                        + "]")
+        if val_path is not None:
+            sets.insert(0, f"data.val.path={_yaml_str(val_path)}")
+        return sets
+
     try:
         if recipe is None:
             if not (resume and run_dir is not None):
                 raise click.UsageError("give a RECIPE file (or --resume --run-dir DIR to continue a run)")
-            source = run_dir / LAST
-            from ..train.checkpoint import load_checkpoint
-            from ..train.config import apply_override, parse_override, recipe_from_dict
-
-            data = load_checkpoint(source)["recipe"]
-            for text in sets:
-                apply_override(data, *parse_override(text))
-            cfg = recipe_from_dict(data, str(source), tuple(parse_override(t)[0] for t in sets))
+            task = str(stored_recipe(run_dir).task) if data_paths else "depth"  # --data's source kind
+            cfg = stored_recipe(run_dir, with_data(task))
         else:
-            cfg = load_recipe(recipe, sets)
+            task = load_recipe(recipe, overrides).task if data_paths else "depth"  # --data's source kind
+            cfg = load_recipe(recipe, with_data(task))
         if print_recipe:
             click.echo(dump_recipe(cfg), nl=False)
             return
@@ -62,7 +62,9 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
     except FloatingPointError as e:
         raise click.ClickException(str(e)) from None
     if result.final_weights is not None:
-        click.echo(f"weights: {result.final_weights}  (depthany predict IMAGES --weights {result.final_weights})")
+        verb = "segment" if cfg.task == "semseg" else "predict"
+        click.echo(f"weights: {result.final_weights}  (depthany {verb} IMAGES --weights {result.final_weights} "
+                   "--out DIR)")
     elif not result.completed:
         click.echo(f"stopped at step {result.step} of {cfg.train.steps}; continue with --resume --run-dir {out}")
 

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import click
 
-from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
-from ..io.colormap import COLORMAPS, DEFAULT_CMAP
-from ..precision import INFERENCE_PRECISIONS
+from .options import model_options
 
 
 def default_output(source: str, suffix: str) -> Path:
@@ -40,17 +38,9 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output .mp4 (H.264) [default: <input>_depth.mp4].")
 @click.option("--no-video", is_flag=True, help="Write only the raw depth (--raw), no MP4.")
-@click.option("--model", default=None, help="Zoo name or HF alias (default: the bundled model).")
-@click.option("--weights", type=click.Path(path_type=Path), default=None, help="Local weights file or folder.")
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, mps or auto.")
-@click.option("--precision", type=click.Choice(INFERENCE_PRECISIONS), default="fp32", show_default=True,
-              help="int8 runs the model made by `depthany quantize` for these weights (OpenVINO).")
-@click.option("--input-size", type=int, default=None, help="Network short side (default: the model's).")
+@model_options(cmap=True, int8=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
-              help=MAX_TOKENS_HELP)
 @click.option("--layout", type=click.Choice(["side-by-side", "depth"]), default="side-by-side", show_default=True)
-@click.option("--cmap", type=click.Choice(COLORMAPS, case_sensitive=False), default=DEFAULT_CMAP, show_default=True)
 @click.option("--temporal", type=click.Choice(["ema", "none"]), default=None,
               help="ema: align each frame to a running reference (no flicker); none: frames as predicted "
                    "[default: ema for relative models, none for metric].")
@@ -75,7 +65,8 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("--preset", default="medium", show_default=True, help="x264 preset (ultrafast .. veryslow).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def video(source: str, output: Path | None, no_video: bool, model: str | None, weights: Path | None, device: str,
-          precision: str, input_size: int | None, batch_size: int, max_tokens: int, layout: str, cmap: str, temporal: str | None,
+          precision: str, input_size: int | None, batch_size: int, max_tokens: int, layout: str, cmap: str,
+          temporal: str | None,
           momentum: float, range_mode: str, range_rate: float, vmin: float | None, vmax: float | None,
           raw_format: str | None, raw_out: Path | None, calibration: Path | None, fps: float | None,
           max_frames: int | None, crf: int, preset: str, quiet: bool) -> None:
@@ -86,6 +77,7 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
     if importlib.util.find_spec("av") is None:
         raise click.ClickException("PyAV is missing; install video support with: pip install 'depthany[video]'")
     from ..budget import InputBudgetError
+    from ..io.colormap import AUTO_CMAP, DEFAULT_CMAP, resolve_cmap
     from ..predictor import DepthPredictor
     from ..video import VideoOptions, VideoReadError, open_source, process_video
 
@@ -96,7 +88,9 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
     out = None if no_video else (output or default_output(source, ".mp4"))
     if raw_format is not None and raw_out is None:
         raw_out = default_output(source, ".npz" if raw_format == "npz" else "")
-    opts = VideoOptions(layout=layout, cmap=cmap, temporal=temporal, momentum=momentum, range=range_mode,  # type: ignore[arg-type]
+    # "auto" is resolved once the model (its family) is known; the options are checked before it loads
+    opts = VideoOptions(layout=layout, cmap=DEFAULT_CMAP if cmap == AUTO_CMAP else cmap,  # type: ignore[arg-type]
+                        temporal=temporal, momentum=momentum, range=range_mode,  # type: ignore[arg-type]
                         range_rate=range_rate, vmin=vmin, vmax=vmax, crf=crf, preset=preset, max_frames=max_frames,
                         raw_format=raw_format, raw_path=raw_out)
     try:
@@ -118,6 +112,7 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
         src.close()
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    opts.cmap = resolve_cmap(cmap, predictor.spec.arch.family)
     if not quiet:
         click.echo(f"{src.describe()} -> {out or raw_out} ({predictor.spec.name})", err=True)
     bar = None

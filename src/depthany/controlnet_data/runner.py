@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from ..budget import DEFAULT_MAX_TOKENS
 from ..io.atomic import write_text_atomic
 from ..pseudo import LabelJob, PlanError, pseudo_label
 from ..pseudo.plan import read_manifest
@@ -65,7 +66,7 @@ class ControlNetDataJob:
         model: depth model: zoo name or alias, Hugging Face repo id, or weights path; None = the bundled model.
         captions: ``sidecar``, ``filename`` or a caption file (:mod:`depthany.controlnet_data.captions`).
         layouts: ``folder`` (image folder + metadata.jsonl) and/or ``webdataset`` (tar shards).
-        input_size, batch_size, workers, shard_size, device, precision, resize: as for
+        input_size, batch_size, workers, shard_size, device, precision, resize, max_tokens: as for
             :class:`depthany.pseudo.LabelJob` (``workers`` also sets the conversion processes).
     """
 
@@ -81,6 +82,7 @@ class ControlNetDataJob:
     device: str = "auto"
     precision: str = "fp32"
     resize: str = "exact"
+    max_tokens: int = DEFAULT_MAX_TOKENS
 
 
 @dataclass
@@ -154,7 +156,7 @@ def controlnet_data(job: ControlNetDataJob, echo: Callable[[str], None] = print)
 
     labels = out / "labels"
     label_job = LabelJob(job.inputs, labels, job.model, job.input_size, job.batch_size, job.workers,
-                         job.shard_size, job.device, job.precision, job.resize)  # type: ignore[arg-type]
+                         job.shard_size, job.device, job.precision, job.resize, job.max_tokens)  # type: ignore[arg-type]
     # Join the process group first: pseudo_label then uses it (and leaves it open) and the ranks can meet again.
     env = setup(job.device)
     try:

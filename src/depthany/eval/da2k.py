@@ -162,20 +162,25 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def evaluate_da2k(root: str | Path, source: PredictionSource, limit: int | None = None, progress: bool = True,
                   annotations: str | Path | None = None, extra_provenance: dict[str, Any] | None = None,
-                  on_sample: Callable[[dict[str, Any]], None] | None = None) -> Da2kReport:
+                  on_sample: Callable[[dict[str, Any]], None] | None = None,
+                  save_predictions: str | Path | None = None) -> Da2kReport:
     """Score ``source`` on DA-2K.
 
     Args:
         root: folder with ``annotations.json`` and the images at the annotated relative paths.
         source: a model or saved predictions (``<folder>/<image path without extension>.npy``).
         limit: only the first ``limit`` images (annotation order).
-        annotations: a different annotations file.
+        annotations: a different annotations file (same format; image paths relative to ``root``).
+        save_predictions: also write each prediction (at image size, float32) to
+            ``<folder>/<image path without extension>.npy``, which a later run reads as saved predictions.
     """
     root = Path(root)
+    save_dir = Path(save_predictions) if save_predictions else None
     ann = read_annotations(annotations or root / "annotations.json")
     provenance = {"protocol": {"id": PROTOCOL_ID, "summary": "pairwise ordering accuracy (closer = larger "
                                "disparity / smaller depth); ties are wrong", "reference": "DA-V2 paper §6, DA-2K.md"},
-                  "dataset": {"dataset": "da2k", "root": str(root), "num_listed": len(ann)},
+                  "dataset": {"dataset": "da2k", "root": str(root), "num_listed": len(ann),
+                              "annotations": str(annotations or root / "annotations.json")},
                   "source": source.describe(), "limit": limit, "software": software_versions(),
                   "created": utc_now(), **(extra_provenance or {})}
     report = Da2kReport(provenance)
@@ -192,6 +197,10 @@ def evaluate_da2k(root: str | Path, source: PredictionSource, limit: int | None 
         try:
             size = _image_size(path)
             pred = resize_to(source.predict(sid, functools.partial(read_rgb, path), size), size)
+            if save_dir is not None:
+                out = save_dir / f"{sid}.npy"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                np.save(out, pred.astype(np.float32))
             row["correct"] = sum(pair_correct(pred, pair, source.kind) for pair in pairs)
             row["status"] = "ok"
         except Exception as e:  # a bad image is reported and skipped; the run goes on

@@ -45,22 +45,32 @@ class ModelSource(PredictionSource):
         predictor: the loaded model; its output kind decides ``kind``.
         flip_tta: average with the prediction of the horizontally flipped image (ZoeDepth ``infer``). DA's
             bicubic resize and the bilinear upsampling are flip-equivariant, so averaging at image size equals
-            ZoeDepth's averaging at network size.
+            ZoeDepth's averaging at network size. The V1 metric (ZoeDepth) models are run as the official
+            ``evaluate.py`` runs them: no padding, the flip mean at network size, bilinear
+            (``align_corners=True``) to the image size (:class:`~depthany.inference.ZoeDepthPipeline`,
+            ``mode="evaluate"``), not through ``infer_pil``.
     """
 
     def __init__(self, predictor: DepthPredictor, flip_tta: bool = False) -> None:
         self.predictor = predictor
         self.flip_tta = flip_tta
         self.kind = "depth" if predictor.spec.arch.head == "metric" else "disparity"
+        self._zoe: dict[bool, DepthPredictor] = {}
+
+    def _zoe_predictor(self) -> DepthPredictor:
+        if self.flip_tta not in self._zoe:
+            self._zoe[self.flip_tta] = self.predictor.with_settings(mode="evaluate", flip=self.flip_tta)
+        return self._zoe[self.flip_tta]
 
     def predict(self, sample_id: str, load_rgb: RgbLoader, size: tuple[int, int]) -> np.ndarray:
         rgb = load_rgb()
-        result = self.predictor.predict(rgb)
+        zoe = self.predictor.spec.arch.zoe is not None
+        result = (self._zoe_predictor() if zoe else self.predictor).predict(rgb)
         budget = result.meta.get("input_budget", {})
         if budget.get("shrunk"):  # not the official input: say so (the evaluation still counts it)
             log.warning("%s: %s", sample_id, shrink_note(budget, result.image_size))
         values = result.values.astype(np.float32)
-        if self.flip_tta:
+        if self.flip_tta and not zoe:
             flipped = self.predictor.predict(np.ascontiguousarray(rgb[:, ::-1])).values[:, ::-1]
             values = 0.5 * (values + flipped.astype(np.float32))
         return values

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..models import DepthAnything
+from ..models import DepthAnything, Network, VideoDepthAnything, ZoeDepth
 from .posembed import resize_pos_embed
 
 INPUT_NAME = "image"
@@ -49,13 +49,18 @@ def require(*modules: str, hint: str = EXPORT_EXTRA) -> None:
 
 
 @contextlib.contextmanager
-def exportable(model: DepthAnything) -> Iterator[DepthAnything]:
+def exportable(model: Network) -> Iterator[Network]:
     """Temporarily give ``model`` a shape-generic, exact positional-embedding resize.
 
     Eager outputs are unchanged up to float rounding (bit-identical at 518x518); the original method is
     restored on exit, even after an error.
     """
-    vit = model.pretrained
+    if isinstance(model, ZoeDepth):
+        vit = model.relative.pretrained
+    elif isinstance(model, DepthAnything | VideoDepthAnything):
+        vit = model.pretrained
+    else:
+        raise TypeError(f"{type(model).__name__}: ONNX export covers the V1/V2, V1 metric and video models")
     grid = vit.spec.pos_grid
 
     def pos_embed_for(self: torch.nn.Module, ph: int, pw: int) -> Tensor:
@@ -69,7 +74,7 @@ def exportable(model: DepthAnything) -> Iterator[DepthAnything]:
 
 
 def export_onnx(
-    model: DepthAnything,
+    model: Network,
     path: str | Path,
     *,
     dynamic: bool = True,

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from ..accuracy import EXACT_TOLERANCE, error_report, max_rel_error
-from ..models import DepthAnything
+from ..models import Network
 from ..precision import strict_fp32
 
 # Square (the 518 shortcut), landscape and portrait (the official 480x640 -> 518x686 case), off-grid sizes,
@@ -68,9 +68,9 @@ def _run_engine(engine: str, onnx_path: Path, x: np.ndarray) -> np.ndarray:
 class _Float64Reference:
     """The model evaluated in float64 on the CPU (built on first use: a copy of the weights in float64)."""
 
-    def __init__(self, model: DepthAnything) -> None:
+    def __init__(self, model: Network) -> None:
         self._model = model
-        self._double: DepthAnything | None = None
+        self._double: Network | None = None
         self._last: tuple[Tensor, np.ndarray] | None = None
 
     def __call__(self, x: Tensor) -> np.ndarray:
@@ -93,7 +93,7 @@ def sha256_file(path: Path) -> str:
 
 
 def parity_report(
-    model: DepthAnything,
+    model: Network,
     onnx_path: str | Path,
     sizes: Sequence[tuple[int, int, int]] = DEFAULT_SIZES,
     engines: Sequence[str] | None = None,

@@ -17,7 +17,9 @@ from importlib import resources
 import numpy as np
 
 COLORMAPS: tuple[str, ...] = ("Spectral_r", "Spectral", "inferno", "turbo", "gray")
-DEFAULT_CMAP = "Spectral_r"  # the official V2 picture; every colour-map option defaults to it
+DEFAULT_CMAP = "Spectral_r"  # the official V2 picture; the library functions' default
+AUTO_CMAP = "auto"  # the official script's map of the model family (:func:`official_cmap`); every verb's default
+CMAP_CHOICES: tuple[str, ...] = (AUTO_CMAP, *COLORMAPS)
 _ASSET = "assets/colormaps.npz"
 
 
@@ -51,6 +53,26 @@ def cmap_name(name: str) -> str:
 def official_cmap(family: str) -> str:
     """The colour map of the official ``run.py`` of a model family: ``inferno`` for V1, else ``Spectral_r``."""
     return "inferno" if family == "v1" else DEFAULT_CMAP
+
+
+def check_cmap(name: str) -> str:
+    """``"auto"`` (any case) or the canonical spelling of a colour-map name, before the model is known.
+
+    Raises:
+        ValueError: unknown name, listing the known ones.
+    """
+    return AUTO_CMAP if name.strip().lower() == AUTO_CMAP else cmap_name(name)
+
+
+def resolve_cmap(name: str, family: str) -> str:
+    """``"auto"`` -> the official map of model ``family`` (:func:`official_cmap`); any other name -> its
+    canonical spelling.
+
+    Raises:
+        ValueError: unknown name, listing the known ones.
+    """
+    name = check_cmap(name)
+    return official_cmap(family) if name == AUTO_CMAP else name
 
 
 def get_lut(name: str) -> np.ndarray:

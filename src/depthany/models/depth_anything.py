@@ -28,9 +28,14 @@ class DepthAnything(nn.Module):
             raise ValueError("a ZoeDepth (V1 metric) arch: build it with depthany.models.build_network, which "
                              "makes a ZoeDepth around a relative V1 DepthAnything")
         super().__init__()
+        if arch.temporal is not None:
+            raise ValueError("a Video Depth Anything architecture: build it with depthany.models.VideoDepthAnything")
+        if arch.is_da3:
+            raise ValueError(f"{arch.head!r} heads are Depth Anything 3 models; build them with "
+                             "depthany.models.build_network (class DepthAnything3)")
         self.arch = arch
         self.pretrained = DinoVisionTransformer(arch.encoder)
-        self.depth_head = DPTHead(arch)
+        self.depth_head = DPTHead.from_arch(arch)
 
     @property
     def patch_size(self) -> int:
@@ -50,7 +55,7 @@ class DepthAnything(nn.Module):
 
     def _output(self, out: Tensor, size: tuple[int, int] | torch.Size) -> Tensor:
         h, w = size
-        if self.arch.head == "metric":
+        if self.arch.bounded:
             max_depth = self.arch.max_depth
             assert max_depth is not None  # Arch requires it for metric heads
             return (out * max_depth).squeeze(1)

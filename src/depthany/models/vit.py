@@ -85,13 +85,13 @@ class LayerScale(nn.Module):
 class Block(nn.Module):
     """Pre-norm transformer block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x)))."""
 
-    def __init__(self, spec: EncoderSpec) -> None:
+    def __init__(self, spec: EncoderSpec, eps: float = LN_EPS) -> None:
         super().__init__()
         d = spec.embed_dim
-        self.norm1 = nn.LayerNorm(d, eps=LN_EPS)
+        self.norm1 = nn.LayerNorm(d, eps=eps)
         self.attn = Attention(d, spec.num_heads)
         self.ls1 = LayerScale(d)
-        self.norm2 = nn.LayerNorm(d, eps=LN_EPS)
+        self.norm2 = nn.LayerNorm(d, eps=eps)
         self.mlp: nn.Module = SwiGLUFFN(d, spec.ffn_hidden) if spec.ffn == "swiglu" else Mlp(d, spec.ffn_hidden)
         self.ls2 = LayerScale(d)
 
@@ -126,9 +126,13 @@ def interpolate_pos_embed(pos_embed: Tensor, grid: int, ph: int, pw: int) -> Ten
 
 
 class DinoVisionTransformer(nn.Module):
-    """DINOv2 ViT encoder. Input (B, 3, H, W) normalised, H and W multiples of 14."""
+    """DINOv2 ViT encoder. Input (B, 3, H, W) normalised, H and W multiples of 14.
 
-    def __init__(self, spec: EncoderSpec) -> None:
+    Depth Anything 3's copy of DINOv2 has no ``mask_token`` and a final norm with PyTorch's default eps 1e-5
+    (``norm_layer = nn.LayerNorm`` there, ``eps=1e-6`` in V1/V2); the blocks are the same.
+    """
+
+    def __init__(self, spec: EncoderSpec, mask_token: bool = True, norm_eps: float = LN_EPS) -> None:
         super().__init__()
         self.spec = spec
         d = spec.embed_dim
@@ -136,14 +140,21 @@ class DinoVisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(spec.patch_size, d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, spec.pos_grid**2 + 1, d))
-        self.mask_token = nn.Parameter(torch.zeros(1, d))  # unused at inference; present in checkpoints
-        self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.depth))
-        self.norm = nn.LayerNorm(d, eps=LN_EPS)
+        if mask_token:
+            self.mask_token = nn.Parameter(torch.zeros(1, d))  # unused at inference; present in checkpoints
+        self.blocks = nn.ModuleList(self.make_block(i) for i in range(spec.depth))
+        self.norm = nn.LayerNorm(d, eps=norm_eps)
         self._pos_cache: dict[tuple, Tensor] = {}
         self.reset_parameters()
 
+    def make_block(self, index: int) -> nn.Module:
+        """Block ``index`` (subclasses vary attention per block)."""
+        return Block(self.spec)
+
     def reset_parameters(self) -> None:
         """DINOv2's initialisation: trunc-normal(0.02) for tokens/linears, 1e-6 cls token, zero biases."""
+        if self.pos_embed.is_meta:  # a shape-only build before weights are loaded: nothing to draw, and drawing
+            return  # on meta runs torch's reference kernels, whose first use imports torch._dynamo (~2.5 s)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -48,7 +46,7 @@ from ..runtime.progress import format_duration
 from ..transforms import normalize_image
 from ..weights import load_model
 from ..zoo import Preprocess
-from .labels import encode_label
+from .labeller import Item, ShardLabeller, progress_line
 from .plan import (
     MANIFEST,
     InputShard,
@@ -56,17 +54,15 @@ from .plan import (
     check_manifest,
     is_finished,
     manifest_dict,
-    output_path,
     plan_shards,
     read_manifest,
     remove_partial,
 )
-from .shards import ShardError, ShardWriter, iter_shard
+from .shards import ShardError, iter_shard
 
 REPORT = "report.json"
 KILL_ENV = "DEPTHANY_PSEUDO_KILL_AFTER"  # fault injection for tests: "N" or "RANK:N" images, then SIGKILL
 IMAGE_EXTS = frozenset(s[1:] for s in IMAGE_SUFFIXES)  # member extensions read as the image
-ItemKind = Literal["image", "failed", "end", "broken"]
 Resize = Literal["exact", "fast"]
 
 
@@ -133,16 +129,6 @@ class LabelReport:
     collection_hours: float
     world: int
     broken: list[str] = field(default_factory=list)
-
-
-class Item(NamedTuple):
-    """What a reader worker sends: an image ready for the network, a failure, or the end of a shard."""
-
-    kind: ItemKind
-    shard: int
-    key: str
-    x: torch.Tensor | None
-    meta: dict[str, Any]
 
 
 def _raw_samples(shard: InputShard) -> Iterator[tuple[str, bytes | None, dict[str, Any], str]]:
@@ -252,13 +238,57 @@ def pseudo_label(job: LabelJob, echo: Callable[[str], None] = print) -> LabelRep
         teardown(env)
 
 
+@dataclass
+class _Plan:
+    """What one process labels, and with what (:func:`_prepare`)."""
+
+    shards: list[InputShard]  # the whole job
+    todo: list[InputShard]  # this process's shards not finished yet
+    skipped: int  # this process's shards finished before this session
+    pipeline: InferencePipeline
+    runner: TorchRunner
+    metric: bool  # the teacher predicts metres (labels store 1 / metres)
+    base_meta: dict[str, Any]  # every label's metadata
+
+
 def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelReport:
+    """Plan, label this process's shards, then sum the counts of all processes into the report."""
     out = Path(job.out)
+    plan = _prepare(job, env, out, echo)
+    t_start = time.perf_counter()
+
+    def on_shard(name: str, count: int, fails: int) -> None:
+        echo(progress_line(name, count, fails, labeller.stats, time.perf_counter() - t_start, len(plan.todo),
+                           len(plan.shards), env.world))
+
+    labeller = ShardLabeller(out, plan.todo, plan.pipeline, plan.runner, batch_size=job.batch_size,
+                             metric=plan.metric, base_meta=plan.base_meta, rank=env.rank,
+                             kill_after=_kill_after(env.rank), on_shard=on_shard)
+    loader: DataLoader[Item] = DataLoader(ShardReader(plan.todo, plan.pipeline, job.resize), batch_size=None,
+                                          num_workers=min(job.workers, len(plan.todo)),
+                                          collate_fn=_identity)  # type: ignore[arg-type]  # batch_size=None: one item
+    for item in loader:
+        labeller.take(item)
+    del loader
+    report = _summarise(labeller, plan, env, time.perf_counter() - t_start)
+    if env.is_main:
+        write_text_atomic(out / REPORT, json.dumps(asdict(report), indent=1), durable=True)
+    echo(f"labelled {report.images} images ({report.failed} failed) in {format_duration(report.seconds)}: "
+         f"{report.images_per_s:.1f} images/s over {env.world} process(es), teacher alone "
+         f"{report.model_images_per_s:.1f} images/s per process; whole collection "
+         f"(~{report.collection_images:,.0f} images) at this speed: {format_duration(report.collection_hours * 3600)}")
+    return report
+
+
+def _prepare(job: LabelJob, env: DistEnv, out: Path, echo: Callable[[str], None]) -> _Plan:
+    """Plan the shards, load the teacher, check (or write) the manifest, and pick this process's work."""
     shards = plan_shards(list(job.inputs), job.shard_size, exclude=(out,))
     model, spec = load_model(job.teacher, device=env.device)
+    if spec.arch.zoe is not None:  # its pipeline averages a flip pair and pads: not a network-size label
+        raise ValueError(f"teacher {spec.name} is a V1 metric (ZoeDepth) model; pseudo-labels come from Depth "
+                         "Anything teachers (relative or V2 metric)")
     pipeline = pipeline_for(spec, job.input_size, job.max_tokens)  # validates the size and the budget
     size = pipeline.input_size
-    runner = TorchRunner(model, job.precision, env.device)
     wanted = manifest_dict(shards, spec.name, spec.extra.get("weights"), size, job.max_tokens)
     stored = read_manifest(out)
     if stored is not None:
@@ -270,102 +300,22 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
     todo = [s for s in mine if not is_finished(out, s)]
     for s in todo:
         remove_partial(out, s)
-    skipped = len(mine) - len(todo)
     known = sum(len(s.files) for s in shards if s.tar is None)
     echo(f"pseudo-label: {len(shards)} shards ({sum(s.tar is not None for s in shards)} tar, "
          f"{known} image files), {env.world} process(es) x {job.workers} reader(s); teacher {spec.name} at "
          f"{size}, batch {job.batch_size}, {env.device} {job.precision}")
-    echo(f"this process: {len(mine)} shards, {skipped} already finished")
-
-    metric = spec.arch.head == "metric"
+    echo(f"this process: {len(mine)} shards, {len(mine) - len(todo)} already finished")
     base_meta = {"teacher": spec.name, "weights": spec.extra.get("weights"), "kind": "disparity",
                  "teacher_head": spec.arch.head, "input_size": size, "max_tokens": job.max_tokens,
                  "resize": job.resize}
-    kill_after = _kill_after(env.rank)
+    return _Plan(shards, todo, len(mine) - len(todo), pipeline, TorchRunner(model, job.precision, env.device),
+                 spec.arch.head == "metric", base_meta)
 
-    writers: dict[int, ShardWriter] = {}
-    failures: dict[int, list[dict[str, str]]] = {}
-    buckets: dict[tuple[int, int], list[Item]] = {}
-    stats = {"images": 0, "failed": 0, "done": 0, "broken": 0, "model_s": 0.0, "tar_done": 0, "tar_images": 0}
-    broken: list[str] = []
 
-    def writer(idx: int) -> ShardWriter:
-        if idx not in writers:
-            writers[idx] = ShardWriter(output_path(out, todo[idx]), index=True)
-        return writers[idx]
-
-    def run(items: list[Item]) -> None:
-        t0 = time.perf_counter()
-        x = torch.stack([it.x for it in items])  # type: ignore[misc]
-        pred = pipeline.forward(runner, x)
-        if metric:  # labels are always disparity-like: 1 / metres
-            pred = 1.0 / pred.clamp(min=1e-6)
-        pred_np = pred.cpu().numpy()
-        stats["model_s"] += time.perf_counter() - t0
-        h, w = x.shape[-2:]
-        for it, d in zip(items, pred_np):
-            meta = {**base_meta, "key": it.key, "net_size": [h, w], **it.meta}
-            try:
-                files = encode_label(d, meta)
-            except ValueError as e:
-                failures.setdefault(it.shard, []).append({"key": it.key, "error": str(e)})
-                stats["failed"] += 1
-                continue
-            writer(it.shard).write(it.key, files)
-            stats["images"] += 1
-            if kill_after is not None and stats["images"] >= kill_after:
-                os.kill(os.getpid(), signal.SIGKILL)  # simulated crash: open shards stay temporary files
-
-    def flush(shard: int | None = None) -> None:
-        for k in list(buckets):
-            if shard is None or any(it.shard == shard for it in buckets[k]):
-                run(buckets.pop(k))
-
-    t_start = time.perf_counter()
-    loader: DataLoader[Item] = DataLoader(ShardReader(todo, pipeline, job.resize), batch_size=None,
-                                          num_workers=min(job.workers, len(todo)),
-                                          collate_fn=_identity)  # type: ignore[arg-type]  # batch_size=None: one item
-    for item in loader:
-        if item.kind == "image" and item.x is not None:
-            net_size = (int(item.x.shape[-2]), int(item.x.shape[-1]))
-            buckets.setdefault(net_size, []).append(item)
-            if len(buckets[net_size]) >= job.batch_size:
-                run(buckets.pop(net_size))
-        elif item.kind == "failed":
-            failures.setdefault(item.shard, []).append({"key": item.key, "error": item.meta["error"]})
-            stats["failed"] += 1
-        elif item.kind == "broken":
-            for k in list(buckets):  # the shard's images are dropped; it is redone by the next run
-                buckets[k] = [it for it in buckets[k] if it.shard != item.shard]
-                if not buckets[k]:
-                    del buckets[k]
-            if item.shard in writers:
-                writers.pop(item.shard).abort()
-            stats["broken"] += 1
-            broken.append(item.meta["error"])
-            # every rank says so (echo is rank 0 only): the job is incomplete until this shard is fixed
-            print(f"[rank {env.rank}] broken input shard, not labelled: {item.meta['error']}", file=sys.stderr)
-        else:  # end of a shard: everything it sent is in a writer or a bucket
-            flush(item.shard)
-            w = writer(item.shard)
-            fails = failures.pop(item.shard, [])
-            side = output_path(out, todo[item.shard]).with_suffix(".failures.json")
-            if fails:
-                write_text_atomic(side, json.dumps(fails, indent=1), durable=True)
-            else:
-                side.unlink(missing_ok=True)
-            if todo[item.shard].tar is not None:
-                stats["tar_done"] += 1
-                stats["tar_images"] += w.count + len(fails)
-            w.commit()
-            del writers[item.shard]
-            stats["done"] += 1
-            _progress(echo, todo[item.shard].name, w.count, len(fails), stats, t_start, len(todo), len(shards),
-                      env.world)
-    del loader
-    elapsed = time.perf_counter() - t_start
-
-    totals = torch.tensor([stats["images"], stats["failed"], stats["done"], stats["broken"], skipped,
+def _summarise(labeller: ShardLabeller, plan: _Plan, env: DistEnv, elapsed: float) -> LabelReport:
+    """Sum every process's counts (the slowest process's time) into the job's report."""
+    stats = labeller.stats
+    totals = torch.tensor([stats["images"], stats["failed"], stats["done"], stats["broken"], plan.skipped,
                            stats["tar_done"], stats["tar_images"], stats["model_s"]], dtype=torch.float64)
     longest = torch.tensor([elapsed], dtype=torch.float64)
     if env.world > 1:  # gloo reduces CPU tensors, NCCL needs them on the GPU
@@ -376,27 +326,10 @@ def _run(job: LabelJob, env: DistEnv, echo: Callable[[str], None]) -> LabelRepor
     images, failed, done, n_broken, n_skipped, tar_done, tar_images, model_s = totals.tolist()
     seconds = float(longest.item())
     rate = images / seconds if seconds > 0 else 0.0
-    n_tar = sum(s.tar is not None for s in shards)
+    known = sum(len(s.files) for s in plan.shards if s.tar is None)
+    n_tar = sum(s.tar is not None for s in plan.shards)
     # tar shards are not counted in advance (that would read them all): extrapolate from those read
     collection = known + (n_tar * tar_images / tar_done if tar_done else (float("nan") if n_tar else 0.0))
-    report = LabelReport(len(shards), int(n_skipped), int(done), int(n_broken), int(images), int(failed), seconds,
-                         rate, images / model_s if model_s else 0.0, float(collection),
-                         collection / rate / 3600 if rate else float("nan"), env.world, broken)
-    if env.is_main:
-        write_text_atomic(out / REPORT, json.dumps(asdict(report), indent=1), durable=True)
-    echo(f"labelled {report.images} images ({report.failed} failed) in {format_duration(seconds)}: "
-         f"{rate:.1f} images/s over {env.world} process(es), teacher alone {report.model_images_per_s:.1f} "
-         f"images/s per process; whole collection (~{collection:,.0f} images) at this speed: "
-         f"{format_duration(report.collection_hours * 3600)}")
-    return report
-
-
-def _progress(echo: Callable[[str], None], name: str, count: int, fails: int, stats: dict[str, Any],
-              t_start: float, todo: int, total: int, world: int) -> None:
-    """One line per finished shard: throughput of this process and an ETA for this session's work."""
-    elapsed = time.perf_counter() - t_start
-    rate = stats["images"] / elapsed if elapsed > 0 else 0.0
-    eta = elapsed / stats["done"] * (todo - stats["done"])
-    echo(f"{name}.tar: {count} images" + (f", {fails} failed" if fails else "") +
-         f"  |  {stats['done']}/{todo} shards of this process ({total} in all)  {rate:.1f} img/s here, "
-         f"~{rate * world:.1f} img/s in all  eta {format_duration(eta)}")
+    return LabelReport(len(plan.shards), int(n_skipped), int(done), int(n_broken), int(images), int(failed),
+                       seconds, rate, images / model_s if model_s else 0.0, float(collection),
+                       collection / rate / 3600 if rate else float("nan"), env.world, labeller.broken)

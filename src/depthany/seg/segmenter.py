@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..budget import DEFAULT_MAX_TOKENS, check_max_tokens
 from ..data.classes import ClassTable
 from ..io.image import as_rgb
-from .infer import segment_scores
+from .infer import SegNotes, check_window, segment_scores, segment_with_notes
 from .model import SegmentationModel
 from .spec import InferenceCfg, SegSpec
 from .weights import load_seg_model
@@ -39,12 +40,14 @@ class SegResult:
         scores: (C, H, W) float32 per-class scores when requested (raw single-view scores, or averaged
             softmax probabilities with multi-scale / flip), else None.
         inference: the settings used.
+        notes: the views as run (their sizes; ``notes.shrunk`` when the work bound made one smaller).
     """
 
     labels: np.ndarray
     classes: ClassTable
     scores: np.ndarray | None = None
     inference: InferenceCfg | None = None
+    notes: SegNotes | None = None
 
     def color(self) -> np.ndarray:
         """(H, W, 3) uint8 picture: each pixel in its class colour."""
@@ -60,7 +63,7 @@ class SegResult:
             raise ValueError(f"overlay needs an (H, W, 3) image of the labels' size {self.labels.shape}, got {rgb.shape}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        mixed = (1 - alpha) * rgb.astype(np.float32) + alpha * self.color().astype(np.float32)
+        mixed = (1 - alpha) * rgb.astype(np.float64) + alpha * self.color().astype(np.float64)
         return np.clip(np.round(mixed), 0, 255).astype(np.uint8)
 
     def label_image(self) -> Image.Image:
@@ -88,26 +91,35 @@ class Segmenter:
         device: where to run; the model is moved there.
         dtype: parameter dtype (float32 is the reference).
         inference: default settings; None uses ``model.spec.inference``.
+        max_tokens: the work bound per network pass in patch tokens (:mod:`depthany.seg.infer` module docstring;
+            None: no token budget, only the view and score-map limits).
+
+    Raises:
+        InputBudgetError: the default settings' sliding window is above ``max_tokens``.
     """
 
     def __init__(self, model: SegmentationModel, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32, inference: InferenceCfg | None = None) -> None:
+                 dtype: torch.dtype = torch.float32, inference: InferenceCfg | None = None,
+                 max_tokens: int | None = DEFAULT_MAX_TOKENS) -> None:
         self.model = model.to(device=device, dtype=dtype).eval()
         self.device = torch.device(device)
         self.inference = inference or model.spec.inference
+        self.max_tokens = None if max_tokens is None else check_max_tokens(max_tokens)
+        check_window(self.inference, self.max_tokens, model.patch_size)
 
     @classmethod
     def from_weights(cls, path: str | Path, device: str | torch.device = "cpu",
-                     dtype: torch.dtype = torch.float32, **inference: Any) -> Segmenter:
+                     dtype: torch.dtype = torch.float32, max_tokens: int | None = DEFAULT_MAX_TOKENS,
+                     **inference: Any) -> Segmenter:
         """Load weights written by :func:`depthany.seg.weights.save_seg_weights`; ``inference`` overrides
         fields of the file's :class:`InferenceCfg` (``mode``, ``crop``, ``stride``, ``resize``, ...).
 
         Raises:
             WeightsError: missing, unreadable or non-segmentation file.
-            TypeError: unknown inference field.
+            TypeError: unknown inference field; ValueError: bad settings or ``max_tokens``.
         """
         model = load_seg_model(path, device, dtype)
-        return cls(model, device, dtype, dataclasses.replace(model.spec.inference, **inference))
+        return cls(model, device, dtype, dataclasses.replace(model.spec.inference, **inference), max_tokens)
 
     @property
     def spec(self) -> SegSpec:
@@ -133,13 +145,20 @@ class Segmenter:
                 ``size_divisor``, ``ratios``, ``flip``).
 
         Returns:
-            a :class:`SegResult` at the image's size.
+            a :class:`SegResult` at the image's size. Work is bounded for any image size (``max_tokens`` and
+            the limits of :mod:`depthany.seg.infer`); ``return_scores`` needs the whole (C, H, W) map and refuses
+            images whose map passes ``MAX_SCORE_ELEMENTS``.
 
         Raises:
-            ImageReadError: unreadable image (naming the file); ValueError: bad settings or an image too large.
+            ImageReadError: unreadable image (naming the file); ValueError: bad settings, or scores requested for
+                an image too large; InputBudgetError: a sliding window above ``max_tokens``.
         """
         rgb = _uint8(as_rgb(image).rgb)
         cfg = self.settings(**overrides)
-        scores = segment_scores(self.model, rgb, cfg)
-        labels = scores.argmax(dim=0).to(torch.uint8).cpu().numpy()
-        return SegResult(labels, self.classes, scores.cpu().numpy() if return_scores else None, cfg)
+        notes = SegNotes()
+        if return_scores:
+            scores = segment_scores(self.model, rgb, cfg, self.max_tokens, notes)
+            labels = scores.argmax(dim=0).to(torch.uint8).cpu().numpy()
+            return SegResult(labels, self.classes, scores.cpu().numpy(), cfg, notes)
+        labels, notes = segment_with_notes(self.model, rgb, cfg, self.max_tokens)
+        return SegResult(labels, self.classes, None, cfg, notes)

@@ -60,8 +60,10 @@ def init_encoder(model: SegmentationModel, ckpt: Checkpoint) -> None:
     load_into(model, ckpt, encoder_only=True)
 
 
-def save_seg_weights(model: SegmentationModel, path: str | Path, dtype: torch.dtype | None = None) -> Path:
-    """Write ``model`` (weights + spec) to a ``.safetensors`` file atomically; returns the path."""
+def save_seg_weights(model: SegmentationModel, path: str | Path, dtype: torch.dtype | None = None,
+                     durable: bool = False) -> Path:
+    """Write ``model`` (weights + spec) to a ``.safetensors`` file atomically (``durable``: flushed to disk before
+    the rename, as training's final export); returns the path."""
     from safetensors.torch import save_file
 
     out = Path(path)
@@ -70,7 +72,7 @@ def save_seg_weights(model: SegmentationModel, path: str | Path, dtype: torch.dt
     sd = {k: v.clone() if v.untyped_storage().nbytes() != v.numel() * v.element_size() else v for k, v in sd.items()}
     meta = {SEG_SPEC_KEY: spec_to_json(model.spec), "format": "pt"}
     out.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(out, lambda tmp: save_file(sd, str(tmp), metadata=meta))
+    return atomic_write(out, lambda tmp: save_file(sd, str(tmp), metadata=meta), durable=durable)
 
 
 def load_seg_model(path: str | Path, device: str | torch.device = "cpu",

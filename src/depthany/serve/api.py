@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
@@ -42,43 +42,17 @@ from PIL import UnidentifiedImageError
 
 from .. import __version__
 from ..budget import InputBudgetError, shrink_note
-from ..io.colormap import COLORMAPS, DEFAULT_CMAP, cmap_name
+from ..io.colormap import COLORMAPS, cmap_name, resolve_cmap
 from ..io.image import ImageReadError, read_image
 from .batching import DynamicBatcher, QueueFull, ShuttingDown
+from .config import MiB, ServeConfig
 from .responses import MEDIA_TYPES, NotAcceptable, budget_header, choose_format, encode
 
 if TYPE_CHECKING:
     from ..predictor import DepthPredictor
 
-MiB = 1 << 20
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ServeConfig:
-    """Service limits and defaults.
-
-    Attributes:
-        max_batch: most requests per forward pass.
-        max_wait_ms: how long a request may wait for others to share its forward pass.
-        max_queue: most requests waiting; more get 503.
-        max_upload_bytes: largest request body (413 above).
-        max_pixels: largest image in pixels (422 above); checked from the header before decoding.
-        default_format: response format without ``?format=`` or a specific Accept header.
-        cmap: default colour map for ``format=color``.
-        max_tokens: network-input budget per request in patch tokens; None = the predictor's (default 10,952).
-        shutdown_grace_s: on shutdown, how long a running forward pass may finish before it is interrupted.
-    """
-
-    max_batch: int = 4
-    max_wait_ms: float = 10.0
-    max_queue: int = 32
-    max_upload_bytes: int = 20 * MiB
-    max_pixels: int = 40_000_000
-    default_format: str = "json"
-    cmap: str = DEFAULT_CMAP
-    max_tokens: int | None = None
-    shutdown_grace_s: float = 2.0
+__all__ = ["ServeConfig", "create_app"]
 
 
 class _BodyLimit:
@@ -124,7 +98,7 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
         ValueError: bad config values (naming them).
     """
     cfg = config or ServeConfig()
-    cfg.cmap = cmap_name(cfg.cmap)
+    cfg.cmap = resolve_cmap(cfg.cmap, predictor.spec.arch.family)  # "auto": the family's official map
     if cfg.default_format not in MEDIA_TYPES:
         raise ValueError(f"default_format must be one of {', '.join(MEDIA_TYPES)}, got {cfg.default_format!r}")
     if cfg.max_upload_bytes < 1 or cfg.max_pixels < 1:
@@ -186,12 +160,13 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
         image: UploadFile = File(..., description="The image file (JPEG, PNG, WebP, TIFF, ...)."),
         format: Literal["png16", "npy", "color", "json"] | None = Query(  # noqa: A002 - the public parameter name
             None, description="Response format; default from the Accept header, else json."),
-        cmap: str = Query(DEFAULT_CMAP, description=f"Colour map for format=color: {', '.join(COLORMAPS)}."),
+        cmap: str | None = Query(None, description=f"Colour map for format=color: {', '.join(COLORMAPS)} "
+                                 "(default: the server's, see /v1/models limits.cmap)."),
     ) -> Response:
         t0 = time.perf_counter()
         try:
             fmt = choose_format(format, request.headers.get("accept"), cfg.default_format)
-            cmap_used = cmap_name(cmap)
+            cmap_used = cfg.cmap if cmap is None else cmap_name(cmap)
         except NotAcceptable as e:
             raise HTTPException(406, str(e)) from None
         except ValueError as e:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..budget import DEFAULT_MAX_TOKENS, check_max_tokens, shrink_note
 from ..geometry.pointcloud import write_ply
-from ..io.colormap import COLORMAPS, DEFAULT_CMAP
+from ..io.colormap import AUTO_CMAP, CMAP_CHOICES, check_cmap, resolve_cmap
 from ..io.depth import write_npy, write_png16
 from ..io.image import IMAGE_SUFFIXES, read_image
 from ..io.visual import depth_color
@@ -100,11 +100,12 @@ class DemoBackend:
         keep_runs: request subfolders kept on disk (Gradio copies outputs into its own cache).
         max_tokens: network-input budget per image (:mod:`depthany.budget`); larger inputs are shrunk to fit
             (the info text says so), too-thin images are refused with a message.
+        cmap: the colour map first chosen in the menu; ``"auto"``: the official map of each model's family.
     """
 
     def __init__(self, choices: list[ModelChoice], device: str = "cpu", precision: str = "fp32",
                  workdir: str | Path | None = None, cache_size: int = 2, keep_runs: int = 16,
-                 max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+                 max_tokens: int = DEFAULT_MAX_TOKENS, cmap: str = AUTO_CMAP) -> None:
         if not choices:
             raise ValueError("no model to offer: no zoo weights are on disk and no --weights file was given; see "
                              "`depthany models` (CACHED column) or pass --weights FILE")
@@ -114,6 +115,7 @@ class DemoBackend:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.cache_size, self.keep_runs = cache_size, keep_runs
         self.max_tokens = check_max_tokens(max_tokens)
+        self.cmap = check_cmap(cmap)
         self._models: OrderedDict[str, DepthPredictor] = OrderedDict()
         self._lock = threading.Lock()
         self._runs = 0
@@ -154,9 +156,10 @@ class DemoBackend:
             shutil.rmtree(old, ignore_errors=True)
         return run
 
-    def run(self, image_path: str | Path, label: str, cmap: str = DEFAULT_CMAP,
+    def run(self, image_path: str | Path, label: str, cmap: str | None = None,
             input_size: int | None = None) -> DemoOutput:
-        """Predict one uploaded image file and write the downloads.
+        """Predict one uploaded image file and write the downloads (``cmap``: a colour-map name, ``"auto"`` or
+        None for the backend's).
 
         Raises:
             ImageReadError: the upload is not a readable image (naming it).
@@ -164,6 +167,7 @@ class DemoBackend:
         """
         loaded = read_image(image_path)
         pred = self.predictor(label, input_size)
+        cmap = resolve_cmap(self.cmap if cmap is None else cmap, pred.spec.arch.family)
         t0 = time.perf_counter()
         result = pred.predict(loaded)  # type: ignore[arg-type]  # LoadedImage keeps EXIF for the intrinsics
         elapsed = time.perf_counter() - t0
@@ -242,7 +246,7 @@ def build_demo(backend: DemoBackend, examples: list[Path] | None = None, title: 
                                  elem_id="input-image")
                 model = gr.Dropdown(labels, value=labels[0], label="Model", elem_id="model")
                 with gr.Row():
-                    cmap = gr.Dropdown(list(COLORMAPS), value=DEFAULT_CMAP, label="Colour map", elem_id="cmap")
+                    cmap = gr.Dropdown(list(CMAP_CHOICES), value=backend.cmap, label="Colour map", elem_id="cmap")
                     size = gr.Slider(4 * PATCH_SIZE, 100 * PATCH_SIZE, value=first_size, step=PATCH_SIZE, label="Input size (px, short side)",
                                      elem_id="input-size")
                 run = gr.Button("Compute depth", variant="primary", elem_id="run")

@@ -18,16 +18,18 @@ from typing import Any, Literal
 import yaml
 
 from ..seg.spec import InferenceCfg, Mask2FormerCfg
-from ..zoo import PATCH_SIZE
+from ..zoo import PATCH_SIZE, ZoeConfig
 from .strict import FieldError, RecipeError, apply_override, from_dict, parse_override, to_plain
 
 __all__ = ["RecipeError", "apply_override", "parse_override"]  # re-exported: the CLI and extensions use them
 
 Precision = Literal["fp32", "bf16"]
-HeadName = Literal["relative", "metric"]
-ScheduleKind = Literal["linear", "poly", "constant", "mmseg"]
+HeadName = Literal["relative", "metric", "zoedepth"]
+ScheduleKind = Literal["linear", "poly", "constant", "mmseg", "onecycle"]
 Task = Literal["depth", "semseg"]
 SegHeadName = Literal["linear", "mask2former"]
+SEG_SOURCE_KINDS = ("semseg", "cityscapes", "ade20k")  # depthany.train.seg_sources
+DEPTH_OBJECTIVES = ("relative", "metric", "student")  # objectives that train depth heads
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ class ModelCfg:
     ``max_depth`` (metres) switch the output head; ``custom`` replaces the sizes. ``init`` fine-tunes all
     weights from a file or a zoo name; ``encoder_init`` loads only the encoder (a DINOv2 pretraining
     checkpoint, or any Depth Anything checkpoint); neither means random initialisation.
+
+    ``head: zoedepth`` puts the ZoeDepth metric head (the V1 metric models, ``docs/zoedepth.md``) on the model
+    as its "core"; ``zoe`` is its configuration (default: the official ``config_zoedepth.json``, or the zoo
+    entry's when ``name`` is a ZoeDepth model). ``init`` then takes a ZoeDepth checkpoint (all weights) or a
+    *relative* Depth Anything model, which fills the core (encoder and DPT decoder) while the head keeps its
+    random initialisation, as the official trainer starts from ``depth_anything_vitl14.pth``.
     """
 
     name: str = "da2-mini"
@@ -64,6 +72,7 @@ class ModelCfg:
     input_size: int | None = None
     init: str | None = None
     encoder_init: str | None = None
+    zoe: ZoeConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -108,18 +117,36 @@ class SegAugCfg:
 
 
 @dataclass(frozen=True)
+class ColorAugCfg:
+    """ZoeDepth's photometric augmentation (``data_mono.py`` ``augment_image``), applied with probability ``p``
+    after the crop and flip: ``image ** gamma``, times a brightness, times a per-channel colour factor, clipped to
+    [0, 1]; each factor uniform in its range. Official: p 0.5, gamma [0.9, 1.1], brightness [0.75, 1.25]
+    (NYUv2) or [0.9, 1.1] (KITTI), colour [0.9, 1.1]. ``p: 0`` (the default) turns it off."""
+
+    p: float = 0.0
+    gamma: tuple[float, float] = (0.9, 1.1)
+    brightness: tuple[float, float] = (0.75, 1.25)
+    colour: tuple[float, float] = (0.9, 1.1)
+
+
+@dataclass(frozen=True)
 class DataCfg:
     """Training data and augmentation.
 
     Each sample is resized (aspect kept) so its short side is ``crop_size * s`` with ``s ~ U(scale)``, randomly
-    cropped to ``crop_size`` square and flipped left-right with probability ``hflip``. Segmentation sources use
-    ``seg_aug`` instead of ``scale``.
+    cropped to ``crop_size`` square and flipped left-right with probability ``hflip``. ``crop_hw`` = (height,
+    width) crops rectangles instead (an image of that size with ``scale`` [1, 1] is used whole: ZoeDepth's NYUv2
+    480x640 frames and KITTI 352x1216 KB crops). ``rotate`` and ``color`` are ZoeDepth's augmentations (off by
+    default). Segmentation sources use ``seg_aug`` instead of ``scale``.
     """
 
     sources: tuple[SourceCfg, ...] = ()
     crop_size: int = 224
+    crop_hw: tuple[int, int] | None = None
     scale: tuple[float, float] = (1.0, 1.0)
     hflip: float = 0.5
+    rotate: float = 0.0
+    color: ColorAugCfg = field(default_factory=ColorAugCfg)
     num_workers: int = 0
     val: ValCfg = field(default_factory=ValCfg)
     seg_aug: SegAugCfg = field(default_factory=SegAugCfg)
@@ -130,11 +157,16 @@ class OptimCfg:
     """AdamW with a separate decoder learning rate, linear warm-up then decay.
 
     ``lr`` is the encoder's peak learning rate; the decoder uses ``lr * decoder_lr_mult`` (Depth Anything:
-    5e-6 and 10x). ``schedule``: ``linear`` to 0, ``poly`` (1 - progress) ** ``poly_power``, or ``constant``.
+    5e-6 and 10x) and a ZoeDepth head ``lr * head_lr_mult`` (official: encoder and decoder at 1.61e-4 / 50, the
+    head at 1.61e-4). ``schedule``: ``linear`` to 0, ``poly`` (1 - progress) ** ``poly_power``, ``constant``, or
+    ``onecycle``: PyTorch's ``OneCycleLR`` (cosine, two phases) with ``pct_start``, ``div_factor`` and
+    ``final_div_factor``, cycling Adam's beta1 between ``max_momentum`` and ``base_momentum`` when
+    ``cycle_momentum`` (ZoeDepth: 0.7, 1, 1e4, 0.95 -> 0.85 -> 0.95).
     """
 
     lr: float = 5e-6
     decoder_lr_mult: float = 10.0
+    head_lr_mult: float = 1.0
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -142,6 +174,12 @@ class OptimCfg:
     schedule: ScheduleKind = "linear"
     poly_power: float = 0.9
     warmup_start_factor: float = 1e-6
+    pct_start: float = 0.7
+    div_factor: float = 1.0
+    final_div_factor: float = 1e4
+    cycle_momentum: bool = True
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -150,7 +188,8 @@ class LossCfg:
 
     ``objective``: a name in :data:`depthany.train.objectives.OBJECTIVES`, or ``auto`` (``relative`` for a
     relative head: ``ssi`` x affine-invariant + ``gm`` x gradient matching in disparity; ``metric`` for a
-    metric head: ``silog`` x SILog in depth). ``options`` go to the objective (extensions use them).
+    metric head: ``silog`` x SILog in depth; ``zoedepth`` for a ZoeDepth head: ``silog`` x ZoeDepth's SILog,
+    ``10 sqrt(var(g) + silog_beta mean(g)^2)``). ``options`` go to the objective (extensions use them).
     """
 
     objective: str = "auto"
@@ -159,6 +198,7 @@ class LossCfg:
     gm_scales: int = 4
     silog: float = 1.0
     silog_lambda: float = 0.5
+    silog_beta: float = 0.15
     min_depth: float = 1e-3
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -324,6 +364,14 @@ def validate(r: Recipe) -> None:
     d, o, lo, t, m = r.data, r.optim, r.loss, r.train, r.model
     _check(d.crop_size >= patch and d.crop_size % patch == 0, "data.crop_size",
            f"must be a positive multiple of {patch}, got {d.crop_size}")
+    if d.crop_hw is not None:  # multiples of 14 unless the head resizes (checked by build.recipe_spec)
+        _check(min(d.crop_hw) >= patch, "data.crop_hw", f"must be (height, width) >= {patch}, got {list(d.crop_hw)}")
+    _check(0.0 <= d.rotate <= 45.0, "data.rotate", f"is a maximum angle in degrees in [0, 45], got {d.rotate}")
+    c = d.color
+    _check(0.0 <= c.p <= 1.0, "data.color.p", f"is a probability in [0, 1], got {c.p}")
+    for k in ("gamma", "brightness", "colour"):
+        lo_hi = getattr(c, k)
+        _check(0 < lo_hi[0] <= lo_hi[1], f"data.color.{k}", f"needs 0 < min <= max, got {list(lo_hi)}")
     _check(0 < d.scale[0] <= d.scale[1], "data.scale", f"needs 0 < min <= max, got {list(d.scale)}")
     _check(d.scale[0] >= 1.0, "data.scale", f"min must be >= 1 (the crop must fit), got {d.scale[0]}")
     _check(0.0 <= d.hflip <= 1.0, "data.hflip", f"is a probability in [0, 1], got {d.hflip}")
@@ -341,12 +389,23 @@ def validate(r: Recipe) -> None:
     if m.input_size is not None:
         _check(m.input_size >= patch and m.input_size % patch == 0, "model.input_size",
                f"must be a positive multiple of {patch}, got {m.input_size}")
+        _check(m.head != "zoedepth", "model.input_size", "a ZoeDepth head runs at model.zoe.img_size; set that")
+    _check(m.zoe is None or m.head in ("zoedepth", None), "model.zoe", "is the ZoeDepth head's configuration: "
+           "use it with model.head: zoedepth")
     _check(not (m.init and m.encoder_init), "model.encoder_init",
            "give either model.init (all weights) or model.encoder_init (encoder only), not both")
     if m.max_depth is not None:
         _check(m.max_depth > 0, "model.max_depth", f"must be > 0 metres, got {m.max_depth}")
     _check(o.lr > 0, "optim.lr", f"must be > 0, got {o.lr}")
     _check(o.decoder_lr_mult > 0, "optim.decoder_lr_mult", f"must be > 0, got {o.decoder_lr_mult}")
+    _check(o.head_lr_mult > 0, "optim.head_lr_mult", f"must be > 0, got {o.head_lr_mult}")
+    if o.schedule == "onecycle":
+        _check(0 < o.pct_start < 1, "optim.pct_start", f"must be in (0, 1), got {o.pct_start}")
+        _check(o.div_factor > 0 and o.final_div_factor > 0, "optim.div_factor",
+               f"div_factor and final_div_factor must be > 0, got {o.div_factor} / {o.final_div_factor}")
+        _check(0 <= o.base_momentum <= o.max_momentum < 1, "optim.base_momentum",
+               f"needs 0 <= base_momentum <= max_momentum < 1, got {o.base_momentum} / {o.max_momentum}")
+        _check(o.warmup_steps == 0, "optim.warmup_steps", "onecycle has its own warm-up phase (pct_start); set 0")
     _check(o.weight_decay >= 0, "optim.weight_decay", f"must be >= 0, got {o.weight_decay}")
     _check(all(0 <= b < 1 for b in o.betas), "optim.betas", f"must be in [0, 1), got {list(o.betas)}")
     _check(o.eps > 0, "optim.eps", f"must be > 0, got {o.eps}")
@@ -356,6 +415,7 @@ def validate(r: Recipe) -> None:
     _validate_seg(r)
     _check(lo.objective == "auto" or lo.objective in OBJECTIVES, "loss.objective",
            f"unknown objective {lo.objective!r}; known: auto, {', '.join(OBJECTIVES)}")
+    _check(lo.silog_beta >= 0, "loss.silog_beta", f"must be >= 0, got {lo.silog_beta}")
     for k in ("ssi", "gm", "silog"):
         _check(getattr(lo, k) >= 0, f"loss.{k}", f"must be >= 0, got {getattr(lo, k)}")
     _check(lo.gm_scales >= 1, "loss.gm_scales", f"must be >= 1, got {lo.gm_scales}")
@@ -380,6 +440,10 @@ def _validate_seg(r: Recipe) -> None:
         _check(r.seg == SegCfg(), "seg", "is only used with task: semseg")
         return
     sg, a = r.seg, r.data.seg_aug
+    for i, s in enumerate(r.data.sources):
+        _check(s.kind in SEG_SOURCE_KINDS, f"data.sources.{i}.kind",
+               f"task: semseg trains on {', '.join(SEG_SOURCE_KINDS)} sources (semseg: an RGB-D folder with labels), "
+               f"got {s.kind!r}")
     _check(sg.taps in ("auto", "v1", "v2"), "seg.taps", f"must be auto, v1 or v2, got {sg.taps!r}")
     _check(bool(sg.linear_levels) and all(0 <= i < 4 for i in sg.linear_levels), "seg.linear_levels",
            f"must index the four taps (0..3), got {list(sg.linear_levels)}")
@@ -387,5 +451,5 @@ def _validate_seg(r: Recipe) -> None:
            f"must be positive integers, got {list(a.short_side_tenths)}")
     _check(a.max_long_ratio > 0, "data.seg_aug.max_long_ratio", f"must be > 0, got {a.max_long_ratio}")
     _check(0 < a.cat_max_ratio <= 1, "data.seg_aug.cat_max_ratio", f"must be in (0, 1], got {a.cat_max_ratio}")
-    _check(r.loss.objective in ("auto", "semseg"), "loss.objective",
-           f"task: semseg trains with the semseg objective, got {r.loss.objective!r}")
+    _check(r.loss.objective not in DEPTH_OBJECTIVES, "loss.objective",
+           f"task: semseg trains with the semseg objective (or a registered extension), got {r.loss.objective!r}")

@@ -1,5 +1,8 @@
 """The training loop, top to bottom: recipe in, checkpoints, metrics and final weights out.
 
+Depth (``task: depth``) and semantic segmentation (``task: semseg``) run through the same loop; what differs
+(network, optimiser rules, validation, export) is in :mod:`depthany.train.task`.
+
 Single process::
 
     depthany train configs/da2-mini-synth.yaml --data worlds/ --run-dir runs/mini
@@ -10,7 +13,8 @@ Several processes (DDP; see :mod:`depthany.runtime.dist` for multi-node)::
 
 What a run folder holds: ``recipe.yaml`` (the resolved recipe), ``metrics.jsonl`` (one JSON record per log line
 and validation), ``last.pt`` (the latest checkpoint, replaced atomically), ``snapshots/step_NNNNNNNN.pt`` (kept
-copies) and, once all steps are done, ``final.safetensors`` for ``depthany predict --weights``.
+copies) and, once all steps are done, ``final.safetensors`` for ``depthany predict --weights`` (segmentation:
+``depthany segment --weights``).
 
 Resuming from ``last.pt`` continues bit for bit: the data stream, augmentations, schedule and log windows are
 functions of (seed, step, cursors), all of which the checkpoint stores.
@@ -23,7 +27,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,19 +36,26 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..models import DepthAnything
 from ..precision import autocast as precision_autocast
 from ..runtime.dist import DistEnv, setup, teardown
-from ..weights.load import spec_to_json
-from ..zoo import ModelSpec
-from .build import build_model, recipe_spec
-from .checkpoint import export_weights, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import Recipe, RecipeError, dump_recipe, recipe_diff, recipe_from_dict, recipe_to_dict
-from .data import MixPlan, StepBatches, TrainSet, build_sources, make_loader
-from .objectives import Objective, build_objective
-from .optim import build_optimizer, lr_factor, set_lr
+from .build import recipe_spec
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import (
+    Recipe,
+    RecipeError,
+    apply_override,
+    dump_recipe,
+    parse_override,
+    recipe_diff,
+    recipe_from_dict,
+    recipe_to_dict,
+)
+from .data import MixPlan, StepBatches, TrainSet, build_sources, make_loader, require_sources
+from .objectives import Objective, build_objective, head_kind
+from .optim import lr_factor, momentum, set_lr, set_momentum
 from .progress import MetricsLog, Window, format_line
-from .validate import Validator
+from .sync_bn import sync_batchnorm
+from .task import Spec, build_network, build_validator, checkpoint_spec, describe, export_final
 
 LAST, FINAL, METRICS, RECIPE, SNAPSHOTS = "last.pt", "final.safetensors", "metrics.jsonl", "recipe.yaml", "snapshots"
 
@@ -76,14 +87,22 @@ def state_digest(state_dict: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
     for k in sorted(state_dict):
         h.update(k.encode())
-        h.update(state_dict[k].detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(state_dict[k].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
-def stored_recipe(run_dir: str | Path) -> Recipe:
-    """The recipe saved in a run's ``last.pt`` (what ``--resume`` continues)."""
+def stored_recipe(run_dir: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """The recipe saved in a run's ``last.pt`` (what ``--resume`` continues), with ``KEY=VALUE`` overrides
+    applied on top (as ``--set`` does; the overridden keys are remembered as such).
+
+    Raises:
+        RecipeError: no readable checkpoint, or a bad override (naming it).
+    """
     path = Path(run_dir) / LAST
-    return recipe_from_dict(load_checkpoint(path)["recipe"], str(path))
+    data = load_checkpoint(path)["recipe"]
+    for text in overrides:
+        apply_override(data, *parse_override(text))
+    return recipe_from_dict(data, str(path), tuple(parse_override(t)[0] for t in overrides))
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False, until_step: int | None = None,
@@ -117,16 +136,17 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     ``run`` holds the DDP model and the optimiser; they go when this returns, before :func:`teardown`.
     """
     cfg = recipe.train
+    require_sources(recipe.data)  # before a segmentation model asks the sources for its class table
     state = _resume_state(recipe, run_dir, resume, echo)
     run = _build_run(recipe, env, state)
     plan, loader, stop = _data_stream(recipe, run, env, until_step)
-    validator = Validator(recipe.data.val, run.spec, recipe.data.crop_size) if recipe.data.val.path else None
+    validator = build_validator(recipe, run.spec)
 
     def autocast() -> contextlib.AbstractContextManager[Any]:
         return precision_autocast(env.device, recipe.precision, strict=False)
 
     log = _open_log(recipe, run_dir, env, run, resumed=state is not None)
-    echo(f"training {run.spec.name}: {run.spec.arch.encoder.name} {run.spec.arch.head}, steps {run.start_step}->{stop} "
+    echo(f"training {run.spec.name}: {describe(run.spec)}, steps {run.start_step}->{stop} "
          f"of {cfg.steps}, batch {cfg.batch_size} = {env.world} process(es) x {cfg.grad_accum} accum x "
          f"{cfg.batch_size // (env.world * cfg.grad_accum)}, device {env.device}, {recipe.precision}")
 
@@ -156,7 +176,7 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
     completed = run.step == cfg.steps
     final = None
     if completed and env.is_main:
-        final = export_weights(run.model.state_dict(), run.spec, run_dir / FINAL)
+        final = export_final(run.model, run.spec, run_dir / FINAL)
         echo(f"done: {final}")
     return TrainResult(run_dir, run.step, completed, final, state_digest(run.model.state_dict()), last_train, last_val)
 
@@ -168,8 +188,8 @@ def _train(recipe: Recipe, run_dir: Path, env: DistEnv, resume: bool, until_step
 class _Run:
     """What a training session works on: the networks, the optimiser and the position a checkpoint stores."""
 
-    spec: ModelSpec
-    model: DepthAnything
+    spec: Spec  # a depth ModelSpec or a segmentation SegSpec
+    model: nn.Module  # DepthAnything or SegmentationModel
     net: nn.Module  # ``model``, or its DistributedDataParallel wrapper: what the objective calls
     objective: Objective
     optimizer: torch.optim.Optimizer
@@ -184,7 +204,7 @@ class _Run:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
             "data": {"cursors": list(self.cursors)}, "log_window": self.window.state(), "rng": rng_state(),
-            "recipe": recipe_to_dict(recipe), "spec": spec_to_json(self.spec),
+            "recipe": recipe_to_dict(recipe), **checkpoint_spec(self.spec),
         }
 
 
@@ -219,24 +239,27 @@ def _resume_state(recipe: Recipe, run_dir: Path, resume: bool, echo: Callable[[s
 def _build_run(recipe: Recipe, env: DistEnv, state: dict[str, Any] | None) -> _Run:
     """Model, objective and optimiser: new, or restored from ``state`` with its step, data cursors, log window
     and random generators. The seed makes the random init identical on every process."""
-    spec = recipe_spec(recipe)
     torch.manual_seed(recipe.seed)
     init = recipe if state is None else dataclasses.replace(  # a resumed run takes every weight from last.pt
         recipe, model=dataclasses.replace(recipe.model, init=None, encoder_init=None))
-    model = build_model(init, spec, env.device)
-    objective = build_objective(recipe, spec.arch.head, spec.arch.max_depth).to(env.device)
-    optimizer = build_optimizer(model, recipe.optim)
+    network = build_network(init, env.device)
+    spec, model = network.spec, network.model
+    depth_spec = recipe_spec(recipe)  # the depth head the objective checks (segmentation objectives ignore it)
+    objective = build_objective(recipe, head_kind(depth_spec), depth_spec.arch.max_depth).to(env.device)
+    optimizer = network.make_optimizer(model, recipe.optim)
     step, cursors, window = 0, [0] * len(recipe.data.sources), Window()
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        for g, base in zip(optimizer.param_groups, build_optimizer(model, recipe.optim).param_groups):
+        for g, base in zip(optimizer.param_groups, network.make_optimizer(model, recipe.optim).param_groups):
             g["base_lr"] = base["base_lr"]  # the recipe's learning rates win over the stored ones
         step, cursors = int(state["step"]), list(state["data"]["cursors"])
         window.load(state["log_window"])
         set_rng_state(state["rng"])
     net: nn.Module = model
     if env.world > 1:
+        # BatchNorm statistics over all processes' micro-batches, as mmseg's SyncBN (depth models have none)
+        sync_batchnorm(model, env.device)
         # find_unused_parameters: mask_token and refinenet4.resConfUnit1 exist in every checkpoint but take no
         # part in the forward pass; DDP must not wait for their gradients.
         net = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
@@ -250,7 +273,7 @@ def _data_stream(recipe: Recipe, run: _Run, env: DistEnv, until_step: int | None
     """The mixing plan, the loader of this process's batches from the run's cursors on, and the step to stop at
     (``train.steps``, or ``until_step``)."""
     cfg = recipe.train
-    sources = build_sources(recipe.data, run.spec.preprocess)
+    sources = build_sources(recipe.data, recipe_spec(recipe).preprocess)
     if len(run.cursors) != len(sources):
         raise RecipeError(f"data.sources: the checkpoint has {len(run.cursors)} sources, the recipe {len(sources)}")
     if run.start_step > cfg.steps:
@@ -290,6 +313,9 @@ def _optimizer_step(run: _Run, recipe: Recipe, env: DistEnv, batches: Iterator[d
     """
     cfg = recipe.train
     set_lr(run.optimizer, lr_factor(step, cfg.steps, recipe.optim))
+    beta1 = momentum(step, cfg.steps, recipe.optim)
+    if beta1 is not None:
+        set_momentum(run.optimizer, beta1)
 
     # Accumulate gradients over micro-batches; DDP averages them across processes in the last backward.
     terms: dict[str, Tensor] = {}
@@ -332,6 +358,11 @@ def _log_train(run: _Run, recipe: Recipe, env: DistEnv, clock: _Clock, log: Metr
               "images_per_s": run.window.steps * cfg.batch_size / max(now - clock.window, 1e-9),
               "eta_s": (cfg.steps - run.step) * (now - clock.start) / (run.step - run.start_step),
               "elapsed_s": now - clock.start}
+    for g in lrs:
+        if g.get("name") == "head":  # a ZoeDepth head's own rate
+            record["lr_head"] = g["lr"]
+    if recipe.optim.schedule == "onecycle" and recipe.optim.cycle_momentum:
+        record["beta1"] = lrs[0]["betas"][0]
     run.window.reset()
     clock.window = now
     log.write(record)
@@ -339,12 +370,11 @@ def _log_train(run: _Run, recipe: Recipe, env: DistEnv, clock: _Clock, log: Metr
     return record
 
 
-def _validate(run: _Run, validator: Validator, env: DistEnv,
+def _validate(run: _Run, validator: Any, env: DistEnv,
               autocast: Callable[[], contextlib.AbstractContextManager[Any]], log: MetricsLog,
               echo: Callable[[str], None]) -> dict[str, Any]:
     """The ``val`` record (a collective: every process runs its share of the images), written and echoed."""
     record = {"kind": "val", "step": run.step, **validator.run(run.model, env, autocast)}
     log.write(record)
-    echo(f"val step {run.step}: abs_rel {record['abs_rel']:.4f}  delta1 {record['delta1']:.4f}  "
-         f"({record['images']} images)")
+    echo(validator.line(record))
     return record

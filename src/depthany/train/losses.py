@@ -134,3 +134,18 @@ def silog_loss(pred: Tensor, target: Tensor, mask: Tensor, lam: float = 0.5, eps
     # The clamp keeps sqrt's gradient finite when the prediction is exact up to the allowed scale.
     per_image = torch.sqrt((mean_d2 - lam * mean_d * mean_d).clamp(min=1e-12))
     return _mean_over_images(per_image, count > 0)
+
+
+def zoedepth_silog_loss(pred: Tensor, target: Tensor, mask: Tensor, beta: float = 0.15, eps: float = 1e-7) -> Tensor:
+    """ZoeDepth's SILog (``zoedepth/trainers/loss.py`` ``SILogLoss``): ``10 sqrt(var(g) + beta mean(g)^2)``.
+
+    ``g = ln(pred + eps) - ln(target + eps)`` over the valid pixels of the *whole batch* pooled together (as the
+    official loss, which sees one process's batch), ``var`` the unbiased variance. ``beta = 0.15`` leaves 15 %
+    of the squared mean log error (the scale) in the loss. Shapes (B, H, W); with fewer than two valid pixels
+    the loss is 0 (still attached to the graph).
+    """
+    g = torch.log(pred[mask] + eps) - torch.log(target[mask] + eps)
+    if g.numel() < 2:
+        return pred.sum() * 0.0
+    # The clamp keeps sqrt's gradient finite for an exact prediction (the official loss would give NaN there).
+    return 10.0 * torch.sqrt((torch.var(g) + beta * g.mean() ** 2).clamp(min=1e-12))

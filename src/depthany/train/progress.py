@@ -49,7 +49,7 @@ class Window:
 
 def format_line(record: dict[str, Any], total: int) -> str:
     """One human-readable progress line for a ``train`` record."""
-    skip = {"kind", "step", "lr", "lr_decoder", "grad_norm", "images_per_s", "eta_s", "elapsed_s"}
+    skip = {"kind", "step", "lr", "lr_decoder", "lr_head", "beta1", "grad_norm", "images_per_s", "eta_s", "elapsed_s"}
     terms = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in skip)
     return (f"step {record['step']}/{total}  {terms}  lr {record['lr']:.2e}  |g| {record['grad_norm']:.3g}  "
             f"{record['images_per_s']:.1f} img/s  eta {format_duration(record['eta_s'])}")

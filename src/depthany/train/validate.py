@@ -72,8 +72,13 @@ class Validator:
         if self.count == 0:
             raise RecipeError(f"data.val.path: {cfg.path} holds no samples")
         self.spec = spec
-        self.size = cfg.input_size or default_size
-        self.pipeline = pipeline_for(spec, self.size)  # the predictor's own pre/postprocessing and budget
+        if spec.arch.zoe is not None:
+            # ZoeDepth: the official trainer's validation (evaluate.py's resize of the network output to the GT,
+            # no padding, no flip) at the head's own network size unless data.val.input_size says otherwise
+            self.pipeline = pipeline_for(spec, cfg.input_size, mode="evaluate", flip=False)
+        else:
+            self.pipeline = pipeline_for(spec, cfg.input_size or default_size)  # the predictor's own path and budget
+        self.size = self.pipeline.input_size
 
     @torch.no_grad()
     def run(self, model: nn.Module, env: DistEnv,
@@ -103,3 +108,9 @@ class Validator:
         sums = all_reduce_sum(sums, env)
         n = max(sums[2].item(), 1.0)
         return {"abs_rel": sums[0].item() / n, "delta1": sums[1].item() / n, "images": int(sums[2].item())}
+
+    @staticmethod
+    def line(record: dict[str, Any]) -> str:
+        """The progress line of a ``val`` record."""
+        return (f"val step {record['step']}: abs_rel {record['abs_rel']:.4f}  delta1 {record['delta1']:.4f}  "
+                f"({record['images']} images)")

@@ -2,7 +2,8 @@
 
 Needs the ``[video]`` extra (PyAV). Modules: :mod:`.source` (decoding), :mod:`.encode` (H.264 MP4),
 :mod:`.temporal` (alignment and colour range), :mod:`.raw` (16-bit PNG / npz per frame), :mod:`.flicker`
-(measurement and static test sequences), :mod:`.pipeline` (the streaming loop).
+(measurement and static test sequences), :mod:`.pipeline` (the streaming loop). Video Depth Anything's
+own windowed and streaming inference: :mod:`.vda` (needs no PyAV).
 """
 
 from __future__ import annotations

@@ -19,12 +19,20 @@ def count_params(arch: zoo.Arch) -> int:
 
     with torch.device("meta"):
         model = build_network(arch)
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters())  # shared parameters (DA3's aux LayerNorm) count once
 
 
 def output_text(arch: zoo.Arch) -> str:
-    """``"relative disparity"`` or ``"metric depth (m), max 20"``."""
-    return f"metric depth (m), max {arch.max_depth:g}" if arch.head == "metric" else "relative disparity"
+    """``"relative disparity"``, ``"metric depth (m), max 20"``, ``"relative depth + sky"``, ..."""
+    if arch.head == "metric":
+        return f"metric depth (m), max {arch.max_depth:g}" if arch.max_depth else "metric depth (m)"
+    if arch.head == "depth":
+        return "relative depth + sky"
+    if arch.head == "focal_metric":
+        return f"metric depth (m, focal/{arch.metric_focal:g}) + sky"
+    if arch.head == "multiview":
+        return "multi-view depth + conf + cameras"
+    return "relative disparity"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ def arch_from_config(cfg: dict[str, Any], where: Path | str = "config.json") -> 
         WeightsError: naming ``where``, for a config that is not Depth Anything or uses unsupported options.
     """
     try:
+        if "model_name" in cfg and "model_type" not in cfg:
+            return arch_from_da3_config(cfg, where)
         if cfg.get("model_type") == "depth_anything":
             return _arch_from_transformers(cfg, where)
         if "encoder" in cfg:
@@ -65,7 +67,40 @@ def arch_from_config(cfg: dict[str, Any], where: Path | str = "config.json") -> 
         if isinstance(e, WeightsError):
             raise
         raise WeightsError(f"{where}: invalid Depth Anything config ({type(e).__name__}: {e})") from e
-    raise WeightsError(f"{where}: not a Depth Anything config (no model_type 'depth_anything' and no 'encoder')")
+    raise WeightsError(f"{where}: not a Depth Anything config (no model_type 'depth_anything', no 'encoder' and "
+                       "no DA3 'model_name')")
+
+
+def arch_from_da3_config(cfg: dict[str, Any], where: Path | str = "config.json") -> zoo.Arch:
+    """Architecture from a Depth Anything 3 ``config.json``: the Hub mixin stores the constructor argument
+    ``model_name``, an official preset (``configs/<model_name>.yaml``).
+
+    Raises:
+        WeightsError: naming ``where``, for an unknown or unsupported preset.
+    """
+    name = cfg.get("model_name")
+    if not isinstance(name, str):
+        raise WeightsError(f"{where}: model_name must be a string, got {name!r}")
+    if name.startswith("da3nested"):
+        raise WeightsError(f"{where}: {name} (nested any-view + metric) is not supported; use the any-view and "
+                           "DA3Metric models separately")
+    if name not in zoo.DA3_PRESETS:
+        raise WeightsError(f"{where}: unknown Depth Anything 3 model_name {name!r} (known: "
+                           f"{', '.join(zoo.DA3_PRESETS)})")
+    return zoo.MODELS[zoo.DA3_PRESETS[name]].arch
+
+
+def da3_config(arch: zoo.Arch) -> dict[str, Any]:
+    """The official ``config.json`` for a DA3 architecture (``{"model_name": preset}``).
+
+    Raises:
+        ValueError: ``arch`` is not one of the published DA3 networks (the format can only name a preset).
+    """
+    preset = zoo.da3_preset(arch)
+    if preset is None:
+        raise ValueError("the official Depth Anything 3 layout names a preset in config.json and cannot describe "
+                         "this architecture; use --to depthany instead")
+    return {"model_name": preset}
 
 
 def _arch_from_transformers(cfg: dict[str, Any], where: Path | str) -> zoo.Arch:
@@ -121,11 +156,21 @@ def v1_hub_config(arch: zoo.Arch) -> dict[str, Any]:
 
 
 def arch_to_transformers_config(arch: zoo.Arch) -> dict[str, Any]:
-    """A transformers ``DepthAnythingConfig`` dict for ``arch`` (what ``save_pretrained`` would write)."""
+    """A transformers ``DepthAnythingConfig`` dict for ``arch`` (what ``save_pretrained`` would write).
+
+    Raises:
+        ValueError: an architecture transformers cannot describe (V1 not tapping the last four blocks, V2
+            tapping them, Video Depth Anything).
+    """
     if arch.zoe is not None:
         raise ValueError("transformers has no ZoeDepth-on-Depth-Anything model; write a V1 metric (ZoeDepth) model "
                          "--to depthany or --to official")
     enc = arch.encoder
+    if arch.temporal is not None:
+        raise ValueError("transformers has no Video Depth Anything model; write --to depthany or --to official")
+    if arch.is_da3:
+        raise ValueError("transformers' DepthAnythingConfig cannot describe Depth Anything 3; use --to depthany or "
+                         "--to official")
     if arch.family == "v1" and arch.layers != tuple(range(enc.depth - 4, enc.depth)):
         raise ValueError("transformers configs tell V1 from V2 only by the tapped layers; a V1 model must tap the "
                          "last four blocks")
@@ -173,6 +218,9 @@ def infer_encoder(sd: dict[str, Tensor], where: Path | str = "state dict") -> zo
     Raises:
         WeightsError: no encoder keys, or dimensions that match no zoo encoder.
     """
+    if any(k.startswith("model.backbone.pretrained.") for k in sd):
+        raise WeightsError(f"{where}: a Depth Anything 3 checkpoint without its config.json; name the model with "
+                           f"--model (one of: {', '.join(n for n, s in zoo.MODELS.items() if s.arch.is_da3)})")
     if "core.core.pretrained.cls_token" in sd:
         sd = {k.removeprefix("core.core."): v for k, v in sd.items() if k.startswith("core.core.")}
     if "pretrained.cls_token" not in sd:
@@ -194,13 +242,21 @@ def spec_to_json(spec: zoo.ModelSpec) -> str:
                             "family": a.family}
     if a.zoe is not None:  # only ZoeDepth models carry the key, so other files are unchanged
         arch["zoe"] = dataclasses.asdict(a.zoe)
-    return json.dumps({
+    if a.is_da3:  # likewise for Depth Anything 3's fields
+        arch.update({"metric_focal": a.metric_focal, "views": dataclasses.asdict(a.views) if a.views else None,
+                     "gaussian_head": a.gaussian_head})
+    d: dict[str, Any] = {
         "name": spec.name,
         "licence": spec.licence,
         "description": spec.description,
         "arch": arch,
         "preprocess": dataclasses.asdict(p),
-    })
+    }
+    if a.temporal is not None:  # keys absent for image models, so older readers see the same JSON as before
+        d["arch"]["temporal"] = dataclasses.asdict(a.temporal)
+    if spec.video is not None:
+        d["video"] = dataclasses.asdict(spec.video)
+    return json.dumps(d)
 
 
 def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
@@ -218,11 +274,20 @@ def spec_from_json(text: str, where: Path | str = "metadata") -> zoo.ModelSpec:
             z = dict(a["zoe"])
             z["n_attractors"], z["img_size"] = tuple(z["n_attractors"]), tuple(z["img_size"])
             zoe = zoo.ZoeConfig(**z)
+        temporal = zoo.TemporalSpec(**a["temporal"]) if a.get("temporal") is not None else None
+        views = zoo.ViewAttention(**a["views"]) if a.get("views") else None  # fields absent in older files
         arch = zoo.Arch(enc, tuple(a["layers"]), int(a["features"]), tuple(a["out_channels"]), a["head"],
-                        a["max_depth"], a["family"], zoe)
+                        a["max_depth"], a["family"], zoe=zoe, temporal=temporal, metric_focal=a.get("metric_focal"),
+                        views=views, gaussian_head=bool(a.get("gaussian_head")))
+        pipeline = str(p.get("pipeline", "depth_anything"))
+        if zoe is not None and pipeline == "depth_anything":  # ZoeDepth files written before its pipeline existed
+            pipeline = zoo.ZOE_PRE.pipeline
         pre = zoo.Preprocess(int(p["input_size"]), int(p["multiple"]), tuple(p["mean"]), tuple(p["std"]),
-                             bool(p["output_align_corners"]), str(p.get("pipeline", "depth_anything")))
+                             bool(p["output_align_corners"]), pipeline,
+                             p.get("resize_dtype", "float64"), p.get("resize", "lower_bound"))
+        v = d.get("video")
+        video = None if v is None else zoo.VideoWindows(**{**v, "keyframes": tuple(v["keyframes"])})
         return zoo.ModelSpec(str(d["name"]), arch, pre, (), d.get("licence", "unknown"),
-                             description=d.get("description", ""))
+                             description=d.get("description", ""), video=video)
     except (TypeError, ValueError, KeyError) as e:
         raise WeightsError(f"{where}: invalid depthany spec ({type(e).__name__}: {e})") from e

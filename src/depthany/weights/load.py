@@ -63,20 +63,43 @@ class KeyReport:
         return "\n".join(lines)
 
 
-def expected_shapes(arch: zoo.Arch) -> dict[str, tuple[int, ...]]:
-    """Official key -> shape for ``arch`` (buffers included), computed on the meta device (no memory is
-    allocated)."""
+def _meta_model(arch: zoo.Arch) -> nn.Module:
     from ..models import build_network
 
     with torch.device("meta"):
-        model = build_network(arch)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        return build_network(arch)
 
 
-def compare_shapes(expected: dict[str, tuple[int, ...]], sd: dict[str, Tensor]) -> KeyReport:
-    """Compare a state dict with expected key -> shape; :data:`OPTIONAL_KEYS` may be absent."""
+def expected_shapes(arch: zoo.Arch) -> dict[str, tuple[int, ...]]:
+    """Official key -> shape for ``arch``, computed on the meta device (no memory is allocated)."""
+    return {k: tuple(v.shape) for k, v in _meta_model(arch).state_dict().items()}
+
+
+def shared_key_groups(model: nn.Module, prefix: str = "") -> list[list[str]]:
+    """Groups of state-dict keys that name one tensor (a module used in several places), in model order.
+
+    Only DA3's any-view head has one: the four ``output_conv2_aux.{i}.2`` entries. ``safetensors``'
+    ``save_model`` (behind ``PyTorchModelHubMixin.save_pretrained``) stores such a tensor once, under the
+    alphabetically first name, so a file needs only one key of each group.
+    """
+    by_tensor: dict[int, list[str]] = {}
+    for name, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+        by_tensor.setdefault(id(t), []).append(prefix + name)
+    return [names for names in by_tensor.values() if len(names) > 1]
+
+
+def expected_key_groups(arch: zoo.Arch) -> list[list[str]]:
+    """:func:`shared_key_groups` of the model for ``arch`` (meta device)."""
+    return shared_key_groups(_meta_model(arch))
+
+
+def compare_shapes(expected: dict[str, tuple[int, ...]], sd: dict[str, Tensor],
+                   shared: list[list[str]] | None = None) -> KeyReport:
+    """Compare a state dict with expected key -> shape; :data:`OPTIONAL_KEYS` may be absent, and of each group in
+    ``shared`` (keys naming one tensor) one key is enough."""
+    covered = {k for group in shared or [] if any(g in sd for g in group) for k in group}
     report = KeyReport()  # keys listed in model order (encoder first), unexpected ones in file order
-    report.missing = [k for k in expected if k not in sd and k not in OPTIONAL_KEYS]
+    report.missing = [k for k in expected if k not in sd and k not in OPTIONAL_KEYS and k not in covered]
     report.defaulted = [k for k in expected if k not in sd and k in OPTIONAL_KEYS]
     report.unexpected = [k for k in sd if k not in expected]
     report.mismatched = [(k, shape, tuple(sd[k].shape)) for k, shape in expected.items()
@@ -86,14 +109,18 @@ def compare_shapes(expected: dict[str, tuple[int, ...]], sd: dict[str, Tensor]) 
 
 def compare_keys(model: nn.Module, sd: dict[str, Tensor], prefix: str = "") -> KeyReport:
     """Compare ``sd`` with ``model.state_dict()``, whose keys get ``prefix`` (``"pretrained."`` for an encoder)."""
-    return compare_shapes({prefix + k: tuple(v.shape) for k, v in model.state_dict().items()}, sd)
+    return compare_shapes({prefix + k: tuple(v.shape) for k, v in model.state_dict().items()}, sd,
+                          shared_key_groups(model, prefix))
 
 
 def describe_arch(arch: zoo.Arch) -> str:
     """One line naming the family, encoder, head and tapped layers."""
     md = f" max {arch.max_depth:g} m" if arch.max_depth else ""
     head = f"ZoeDepth ({arch.zoe.bin_centers_type})" if arch.zoe is not None else arch.head
-    return f"{arch.family} {arch.encoder.name} {head}{md} head, layers {list(arch.layers)}"
+    temporal = " + temporal modules" if arch.temporal is not None else ""
+    if arch.views is not None:
+        md += f", views alternate from block {arch.views.alt_start}"
+    return f"{arch.family} {arch.encoder.name} {head}{md} head{temporal}, layers {list(arch.layers)}"
 
 
 def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> KeyReport:
@@ -102,20 +129,23 @@ def check_fits(ckpt: Checkpoint, arch: zoo.Arch, encoder_only: bool = False) -> 
     Raises:
         WeightsError: naming the file and listing missing / unexpected / mis-shaped keys.
     """
+    if encoder_only and arch.is_da3:
+        raise WeightsError(f"{ckpt.path}: encoder-only use of Depth Anything 3 checkpoints is not supported")
     expected = expected_shapes(arch)
     sd = ckpt.state_dict
     if encoder_only:
         expected = {k: v for k, v in expected.items() if k.startswith("pretrained.")}
         sd = {k: v for k, v in sd.items() if k.startswith("pretrained.")}
-    report = compare_shapes(expected, sd)
+    report = compare_shapes(expected, sd, expected_key_groups(arch))
     if not report.ok:
         raise WeightsError(f"{ckpt.path}: weights do not fit the model ({describe_arch(arch)}):\n{report.format()}")
     return report
 
 
 def load_into(model: nn.Module, ckpt: Checkpoint, encoder_only: bool = False) -> KeyReport:
-    """Strictly copy ``ckpt`` into ``model`` (a :class:`~depthany.models.DepthAnything` or
-    :class:`~depthany.models.ZoeDepth`), casting floating-point tensors to its dtype.
+    """Strictly copy ``ckpt`` into ``model`` (any depthany network: :class:`~depthany.models.DepthAnything`,
+    :class:`~depthany.models.ZoeDepth`, :class:`~depthany.models.VideoDepthAnything`), casting floating-point
+    tensors to its dtype.
 
     Args:
         model: the network; its parameters and buffers are overwritten in place.
@@ -141,11 +171,14 @@ def load_into(model: nn.Module, ckpt: Checkpoint, encoder_only: bool = False) ->
         arch = getattr(model, "arch", None)
         what = describe_arch(arch) if isinstance(arch, zoo.Arch) else type(model).__name__
         raise WeightsError(f"{ckpt.path}: weights do not fit the model ({what}):\n{report.format()}")
+    groups = {k: group for group in shared_key_groups(target, prefix) for k in group}
     with torch.no_grad():
         for k, t in target.state_dict().items():
             src = sd.get(prefix + k)
+            if src is None and prefix + k in groups:
+                continue  # one tensor under several names: filled from the name(s) the file has
             if src is not None:
-                t.copy_(src.to(dtype=t.dtype))
+                t.copy_(src.to(dtype=t.dtype))  # several names of one tensor: the last in model order wins
             else:  # an optional key (see OPTIONAL_KEYS)
                 t.zero_()
     return report

@@ -10,6 +10,8 @@ Supported inputs (recognised from the bytes and keys, never from the file name; 
 * Hugging Face transformers folders: ``config.json`` (``model_type: depth_anything``) + ``model.safetensors`` or
   ``pytorch_model.bin``, with the legacy on-disk or the transformers >= 5 attention/MLP names;
 * DINOv2 pretraining checkpoints (``dinov2_vit?14_pretrain.pth``): encoder only;
+* Depth Anything 3 Hugging Face folders: ``config.json`` (``{"model_name": "da3mono-large", ...}``, written by
+  ``PyTorchModelHubMixin``) + ``model.safetensors`` with keys under ``model.`` (kept as they are);
 * depthany ``.safetensors`` files (the model spec is in the metadata) and depthany training checkpoints
   (``{"model": state_dict, "spec": json, ...}``).
 
@@ -35,7 +37,7 @@ from .errors import WeightsError
 from .formats import sniff
 from .zoedepth import is_zoe_state
 
-Layout = Literal["official", "v1_hub", "transformers", "dinov2", "depthany", "zoedepth"]
+Layout = Literal["official", "v1_hub", "transformers", "dinov2", "depthany", "zoedepth", "da3"]
 WEIGHT_FILENAMES = ("model.safetensors", "pytorch_model.bin")  # looked for in folders, in this order
 
 
@@ -135,7 +137,7 @@ def _read_safetensors(p: Path) -> Checkpoint:
     if SPEC_METADATA_KEY in meta:
         ckpt.spec = spec_from_json(meta[SPEC_METADATA_KEY], p)
         ckpt.arch = ckpt.spec.arch
-        if ckpt.layout in ("official", "zoedepth"):
+        if ckpt.layout in ("official", "zoedepth", "da3"):
             ckpt.layout = "depthany"
     ckpt.extra["metadata"] = meta
     return ckpt
@@ -194,6 +196,11 @@ def _detect_layout(p: Path, sd: dict[str, Tensor]) -> tuple[Layout, dict[str, Te
     keys = list(sd)
     if is_zoe_state(sd):
         return "zoedepth", sd
+    if any(k.startswith(("model.da3.", "model.da3_metric.")) for k in keys):
+        raise WeightsError(f"{p}: a Depth Anything 3 nested (any-view + metric) checkpoint; not supported, use "
+                           "the any-view and DA3Metric models separately")
+    if any(k.startswith(("model.backbone.pretrained.", "model.head.")) for k in keys):
+        return "da3", sd
     if any(k.startswith(("pretrained.", "depth_head.")) for k in keys):
         return "official", sd
     if any(k.startswith(("backbone.", "neck.", "head.")) for k in keys):

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .. import zoo
-from ..models import DepthAnything, Network, build_network
+from ..models import DepthAnything, ImageNetwork, Network, VideoDepthAnything, ZoeDepth, build_network
 from .errors import WeightsError
 from .hub import fetch, fetch_repo
 from .load import describe_arch, load_into
@@ -61,7 +61,7 @@ def spec_for_checkpoint(ckpt: Checkpoint, requested: zoo.ModelSpec | None) -> zo
     if ckpt.spec is not None:
         return ckpt.spec
     if ckpt.arch is not None:
-        pre = zoo.V1_PRE if ckpt.arch.family == "v1" else zoo.V2_PRE
+        pre = {"v1": zoo.V1_PRE, "da3": zoo.DA3_PRE}.get(ckpt.arch.family, zoo.V2_PRE)
         return zoo.ModelSpec(ckpt.path.name, ckpt.arch, pre, (), "unknown (local file)",
                              description=f"local weights {ckpt.path}")
     by_name = _spec_from_filename(ckpt.path.name)
@@ -138,9 +138,10 @@ def load_network(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Network, zoo.ModelSpec]:
-    """Build and strictly load any network: a :class:`~depthany.models.DepthAnything`, or a
-    :class:`~depthany.models.ZoeDepth` for the V1 metric models. Arguments, returns and errors as
-    :func:`load_model`."""
+    """Build and strictly load any zoo network (:data:`depthany.models.Network`): a
+    :class:`~depthany.models.DepthAnything` (V1, V2), a :class:`~depthany.models.ZoeDepth` for the V1 metric
+    models, a :class:`~depthany.models.VideoDepthAnything` or a :class:`~depthany.models.DepthAnything3`.
+    Arguments, returns and errors as :func:`load_model`."""
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
     return _build_and_load(ckpt, spec, device, dtype), spec
@@ -159,9 +160,9 @@ def load_model(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-) -> tuple[DepthAnything, zoo.ModelSpec]:
-    """Build and strictly load a Depth Anything model (every zoo entry but the V1 metric ones, see
-    :func:`load_network`).
+) -> tuple[ImageNetwork, zoo.ModelSpec]:
+    """Build and strictly load a model: a :class:`~depthany.models.DepthAnything`, or a
+    :class:`~depthany.models.ZoeDepth` for the V1 metric models (``da1-metric-*``, ZoeDepth checkpoints).
 
     Args:
         model: zoo name, Hugging Face alias (``depth-anything/Depth-Anything-V2-Small-hf``), a
@@ -169,20 +170,43 @@ def load_model(
             model (or the architecture described by ``weights``).
         weights: explicit weights file/folder; with ``model`` a zoo name, the file must fit that architecture.
         device: where the model lives.
-        dtype: parameter dtype (float32 for the exact path).
+        dtype: parameter dtype (float32 for the exact path; ZoeDepth's integer bin-index buffer stays int64).
 
     Returns:
         (model in eval mode, its spec; ``spec.extra["weights"]`` names the file loaded).
 
     Raises:
         WeightsError / WeightsNotFound: with the file and what is wrong or missing.
-        ValueError: unknown model name, or a V1 metric (ZoeDepth) model.
+        ValueError: unknown model name.
     """
     ckpt, spec = resolve_checkpoint(model, weights)
     assert spec is not None  # only encoder_only=True returns no spec
-    if spec.arch.zoe is not None:
-        raise ValueError(f"{spec.name} is a V1 metric (ZoeDepth) model: load it with depthany.weights.load_network "
-                         "and run it with depthany.zoe_pipeline (infer_pil)")
+    if spec.arch.temporal is not None:
+        raise WeightsError(f"{spec.name}: a Video Depth Anything model, which runs on clips, not single images; "
+                           "load it with depthany.weights.load_video_model and run depthany.video.vda")
+    if spec.arch.is_da3:
+        raise WeightsError(f"{spec.name} is a Depth Anything 3 model, which this loader does not build; use "
+                           "depthany.weights.load_network and the functions of depthany.da3")
     net = _build_and_load(ckpt, spec, device, dtype)
-    assert isinstance(net, DepthAnything)
+    assert isinstance(net, DepthAnything | ZoeDepth)
+    return net, spec
+
+
+def load_video_model(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[VideoDepthAnything, zoo.ModelSpec]:
+    """Build and strictly load a Video Depth Anything model (``vda-*`` zoo names, their repos, or files).
+
+    Arguments and errors as :func:`load_model`; an image model is refused with a :class:`WeightsError`.
+    Official ``.pth`` files load with their own keys, temporal positional-encoding buffers included.
+    """
+    ckpt, spec = resolve_checkpoint(model, weights)
+    assert spec is not None
+    if spec.arch.temporal is None or spec.video is None:
+        raise WeightsError(f"{spec.name}: not a Video Depth Anything model (no temporal modules); use load_model")
+    net = _build_and_load(ckpt, spec, device, dtype)
+    assert isinstance(net, VideoDepthAnything)
     return net, spec

@@ -12,7 +12,8 @@ from torch import Tensor
 from .. import zoo
 from ..io.atomic import atomic_write
 from . import keymaps
-from .config import SPEC_METADATA_KEY, arch_to_transformers_config, spec_to_json, v1_hub_config
+from .config import SPEC_METADATA_KEY, arch_to_transformers_config, da3_config, spec_to_json, v1_hub_config
+from .load import expected_key_groups
 from .read import WEIGHT_FILENAMES
 
 OutFormat = Literal["depthany", "official", "v1_hub", "transformers", "dinov2"]
@@ -57,6 +58,38 @@ def _check_folder(out: Path, weights_name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def dedupe_shared(sd: dict[str, Tensor], arch: zoo.Arch) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Store each tensor the model uses under several names (DA3's shared aux LayerNorm) once, as
+    ``safetensors.torch.save_model`` does: under the alphabetically first name, with metadata ``{dropped: kept}``.
+    The value kept is the one loading gives the shared tensor (the last name present, in model order)."""
+    out, meta = dict(sd), {}
+    for group in expected_key_groups(arch):
+        present = [k for k in group if k in sd]
+        if not present:
+            continue
+        keep = sorted(group)[0]
+        value = sd[present[-1]]
+        for k in group:
+            out.pop(k, None)
+            if k != keep:
+                meta[k] = keep
+        out[keep] = value
+    return out, meta
+
+
+def _save_da3(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: Path, fmt: str, durable: bool) -> None:
+    if fmt not in ("depthany", "official"):
+        raise ValueError(f"Depth Anything 3 weights can be written --to depthany or --to official, not {fmt!r}")
+    sd, shared = dedupe_shared(sd, spec.arch)
+    if fmt == "depthany":
+        _save_safetensors(sd, out, {**shared, SPEC_METADATA_KEY: spec_to_json(spec), "format": "pt"}, durable)
+        return
+    cfg = da3_config(spec.arch)
+    _check_folder(out, "model.safetensors")
+    _save_safetensors(sd, out / "model.safetensors", shared, durable)
+    _save_json(cfg, out / "config.json")
+
+
 def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fmt: OutFormat = "depthany",
                  dtype: torch.dtype | None = None, durable: bool = False) -> Path:
     """Write an official-named state dict ``sd`` for ``spec`` to ``out`` in layout ``fmt``.
@@ -68,6 +101,10 @@ def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fm
     * ``transformers``: a folder with ``config.json`` + ``model.safetensors`` for ``DepthAnythingForDepthEstimation``
       (legacy on-disk key names, which every transformers version reads).
     * ``dinov2``: the encoder alone as a DINOv2 pretraining ``.pth`` (``blocks.0...``).
+
+    Depth Anything 3 models have two layouts, both with the official ``model.*`` keys: ``depthany`` (one
+    ``.safetensors`` with the spec) and ``official`` (the Hugging Face folder: ``config.json`` naming the preset +
+    ``model.safetensors``, shared tensors stored once as ``safetensors.torch.save_model`` writes them).
 
     Args:
         sd: official key names -> tensors (any device/dtype).
@@ -88,7 +125,9 @@ def save_weights(sd: dict[str, Tensor], spec: zoo.ModelSpec, out: str | Path, fm
     if spec.arch.zoe is not None and fmt not in ("depthany", "official"):
         raise ValueError(f"a V1 metric (ZoeDepth) model can be written --to depthany or --to official, not {fmt}")
     sd = _prepare(sd, dtype)
-    if fmt == "depthany":
+    if spec.arch.is_da3:
+        _save_da3(sd, spec, out, fmt, durable)
+    elif fmt == "depthany":
         _save_safetensors(sd, out, {SPEC_METADATA_KEY: spec_to_json(spec), "format": "pt"}, durable)
     elif fmt == "official" and spec.arch.zoe is not None:
         _save_torch({"model": sd}, out)

@@ -1,7 +1,8 @@
 """Any RGB-D data described by a Marigold-style file list.
 
 Each non-empty line is ``rgb_path depth_path [mask_path]``, relative to ``root`` (extra columns such as a
-focal length are ignored; lines whose depth is ``None`` are dropped and counted). Depth is decoded by
+focal length are ignored; lines whose depth is ``None`` are dropped and counted; a leading ``/`` that names no
+existing file is relative to ``root`` too, as in the BTS / ZoeDepth NYUv2 lists). Depth is decoded by
 extension:
 
 * ``.png``: 16-bit, metres = value / ``depth_scale`` (required: 256 for KITTI-style, 1000 for mm);
@@ -56,8 +57,8 @@ class FileList(EvalDataset):
             if row[1] == "None":
                 none += 1
                 continue
-            mask = self.root / row[2] if len(row) > 2 and Path(row[2]).suffix in (".npy", ".png") else None
-            self._rows.append((self.root / row[0], self.root / row[1], mask))
+            mask = self._path(row[2]) if len(row) > 2 and Path(row[2]).suffix in (".npy", ".png") else None
+            self._rows.append((self._path(row[0]), self._path(row[1]), mask))
             ids.append(str(Path(row[0]).with_suffix("")).lstrip("/"))
         if none:
             self.dropped["gt_none"] = none
@@ -66,6 +67,14 @@ class FileList(EvalDataset):
         if depth_scale is None and any(r[1].suffix == ".png" for r in self._rows):
             raise DatasetError("filelist: 16-bit PNG depth needs --depth-scale (units per metre: 256 KITTI, 1000 mm)")
         self.ids = ids
+
+    def _path(self, text: str) -> Path:
+        """A list entry relative to ``root``. An absolute path that does not exist is taken relative to ``root``
+        too: the BTS / ZoeDepth lists write ``/kitchen_0028b/rgb_00045.jpg`` (their loaders strip the slash)."""
+        p = Path(text)
+        if p.is_absolute() and not p.exists():
+            return self.root / text.lstrip("/")
+        return self.root / p
 
     def _read_depth(self, path: Path) -> np.ndarray:
         if path.suffix == ".png":

@@ -37,8 +37,8 @@ class LogBinomial(nn.Module):
     def forward(self, p: Tensor, t: Tensor) -> Tensor:
         """p (B, h, w) in (0, 1), t (B, 1, h, w) > 0 -> (B, K, h, w) probabilities summing to 1 over dim 1."""
         p = p.unsqueeze(1)
-        one_minus_p = torch.clamp(1 - p, PROB_EPS, 1)
-        p = torch.clamp(p, PROB_EPS, 1)
+        one_minus_p = torch.clamp(1 - p, PROB_EPS, 1.0)
+        p = torch.clamp(p, PROB_EPS, 1.0)
         k = self.k_idx
         y = log_binomial_coefficient(self.K_minus_1, k) + k * torch.log(p) + (self.K - 1 - k) * torch.log(one_minus_p)
         return torch.softmax(y / t, dim=1)
