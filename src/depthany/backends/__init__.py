@@ -133,7 +133,9 @@ def make_runner(backend: str, model: Network, precision: str = "fp32",
     path = model_onnx(model, name)
     if chosen == "onnxruntime":
         return onnxruntime_backend.OnnxRuntimeRunner(path, precision, dev, **options)
-    return openvino_backend.OpenVinoRunner(path, precision, dev, **options)
+    # compiled from an OpenVINO IR converted once from the export: its weights are memory-mapped, which keeps
+    # ~0.3 GB (ViT-S) less resident than compiling from the ONNX file (docs/performance.md, peak memory)
+    return openvino_backend.OpenVinoRunner(openvino_backend.cached_ir(path), precision, dev, **options)
 
 
 def _cached_int8(model: Network, name: str) -> str:
