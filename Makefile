@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PIP_INSTALL := $(PIP) install -q -c constraints-cpu.txt
-TEST_EXTRAS ?= dev,serve,video,export,openvino,demo,train,eval,generate,seg
+TEST_EXTRAS ?= dev,serve,video,export,openvino,int8,demo,train,eval,generate,seg
 export HF_HUB_DISABLE_TELEMETRY=1
 export GRADIO_ANALYTICS_ENABLED=False
 

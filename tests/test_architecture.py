@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("models", "transforms", "io", "data"),  # the network, pre/postprocessing, file formats, datasets on disk
     ("weights", "geometry", "export", "synth", "budget", "zoe_pipeline", "da3"),  # checkpoints, cameras, ONNX, synthetic worlds, input budget
     ("backends", "outputs", "inference"),  # engines; output-format registry; preprocess -> network -> postprocess
-    ("predictor", "multiview"),  # images in, DepthResult out; views of one scene in, MultiViewResult out
+    ("predictor", "multiview", "quantize"),  # images in, DepthResult out; views of one scene in, MultiViewResult out; int8 post-training quantisation with its gate
     ("generate",),  # depth -> ControlNet conditioning -> diffusers (the demo's generate tab uses it)
     ("eval", "pseudo", "video", "bench", "serve", "batch", "calibration_fit"),  # tasks built on the predictor
     ("seg", "video_eval"),  # semantic segmentation on the encoder (scored like eval); video models scored (TAE)

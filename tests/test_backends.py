@@ -167,7 +167,9 @@ def test_auto_without_any_fp16_cpu_backend_is_an_error(monkeypatch) -> None:
 def test_bad_names_and_combinations_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="backend must be one of auto, torch"):
         backends.resolve("tensorrt")
-    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16, int8"):
+        backends.resolve("torch", "int4")
+    with pytest.raises(ValueError, match="'torch' does not run precision 'int8' on cpu"):
         backends.resolve("torch", "int8")
     with pytest.raises(ValueError, match="'onnxruntime' does not run precision 'bf16' on cpu"):
         backends.resolve("onnxruntime", "bf16", "cpu")
@@ -295,3 +297,30 @@ def test_fp32_turns_tf32_off_and_restores_it() -> None:
     finally:
         torch.backends.cudnn.allow_tf32 = cudnn_before
         torch.set_float32_matmul_precision(mm_before)
+
+
+@pytest.mark.skipif(not _installed("openvino"), reason="openvino not installed")
+def test_openvino_compiles_from_a_cached_ir_of_the_export(onnx_cache) -> None:  # noqa: F811
+    """The OpenVINO runner compiles from an IR converted once from the ONNX export (its weights memory-mapped,
+    less resident memory): same outputs as compiling the ONNX file, converted once and reused."""
+    from depthany.backends.onnx_cache import model_onnx
+    from depthany.backends.openvino_backend import OpenVinoRunner, cached_ir
+
+    model = tiny_model()
+    runner = backends.make_runner("openvino", model, "fp32", name="tiny", threads=1)
+    onnx = model_onnx(model, "tiny")
+    ir = onnx.with_suffix(".ir.xml")
+    assert runner._onnx_path == str(ir) and ir.is_file() and ir.with_suffix(".bin").is_file()
+    stamp = ir.stat().st_mtime_ns
+    assert cached_ir(onnx) == ir and ir.stat().st_mtime_ns == stamp  # reused, not rewritten
+    x = tiny_input(1, 42, 56)
+    from_onnx = OpenVinoRunner(onnx, "fp32", threads=1)(x)
+    torch.testing.assert_close(runner(x), from_onnx, rtol=0, atol=1e-6)
+    exact = torch_backend_ref(model, x)
+    assert float((runner(x) - exact).abs().max() / (exact.max() - exact.min())) < backends.EXACT_TOLERANCE
+
+
+def torch_backend_ref(model, x):
+    from depthany.backends.torch_backend import TorchRunner
+
+    return TorchRunner(model, "fp32")(x)

@@ -161,7 +161,7 @@ def test_bench_cli_writes_json(tmp_path) -> None:
     assert "model ms" in res.output
 
 
-@pytest.mark.parametrize("args,msg", [(["-s", "500x518"], "multiples of 14"), (["-p", "int8"], "choose from"),
+@pytest.mark.parametrize("args,msg", [(["-s", "500x518"], "multiples of 14"), (["-p", "int4"], "choose from"),
                                       (["-b", "tensorrt"], "choose from"), (["--batch", "0"], ">= 1")])
 def test_bench_cli_rejects_bad_options(args, msg) -> None:
     from click.testing import CliRunner

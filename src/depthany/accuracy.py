@@ -62,6 +62,28 @@ def absrel(out: ArrayLike, ref: ArrayLike, floor: float = ABSREL_FLOOR) -> float
     return float(np.concatenate(vals).mean()) if vals else 0.0
 
 
+def delta1(out: ArrayLike, ref: ArrayLike, floor: float = ABSREL_FLOOR, threshold: float = 1.25) -> float:
+    """Share of pixels with max(out / ref, ref / out) < ``threshold``, over the pixels :func:`absrel` uses
+    (ref > ``floor`` * max(ref), per map); a non-positive ``out`` there counts as a miss.
+
+    With the fp32 output as ground truth this is the evaluation protocol's delta1 without alignment: both maps
+    come from the same model, so they share scale and shift.
+    """
+    o, r = _pair(out, ref)
+    if r.ndim == 2:
+        o, r = o[None], r[None]
+    hits, total = 0, 0
+    for oi, ri in zip(o.reshape(o.shape[0], -1), r.reshape(r.shape[0], -1)):
+        m = ri > floor * ri.max()
+        if m.any():
+            om, rm = oi[m], ri[m]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(om > 0, np.maximum(om / rm, rm / om), np.inf)
+            hits += int((ratio < threshold).sum())
+            total += int(m.sum())
+    return hits / total if total else 1.0
+
+
 def error_report(out: ArrayLike, ref: ArrayLike) -> dict[str, float]:
     """The error numbers written into parity reports and benchmark JSON."""
     o, r = _pair(out, ref)

@@ -5,7 +5,9 @@ convolution. PyTorch lets process-wide settings trade that away silently: cuDNN 
 Ampere and newer GPUs (about 1e-3 relative error), ``torch.set_float32_matmul_precision("high"/"medium")``
 turns on TF32 matmuls on CUDA and bf16 matmuls in oneDNN on CPUs with AMX. :func:`strict_fp32` switches all of
 that off for the duration of a forward pass and restores the caller's settings afterwards, on every device.
-``bf16`` and ``fp16`` run the fp32 weights under :func:`autocast`.
+``bf16`` and ``fp16`` run the fp32 weights under :func:`autocast`. ``int8`` is an inference precision only:
+a post-training quantised graph run by an engine backend (:mod:`depthany.quantize`), never PyTorch, and never
+chosen unless asked for.
 
 The flags are process-wide: two threads running networks at different precisions at the same time may see
 each other's settings (depthany runs one network per process thread).
@@ -22,6 +24,9 @@ if TYPE_CHECKING:  # torch is imported where it is used: the CLI reads PRECISION
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
+# What inference verbs accept: the float precisions plus int8 (an engine runs a quantised graph).
+InferencePrecision = Literal["fp32", "bf16", "fp16", "int8"]
+INFERENCE_PRECISIONS: tuple[InferencePrecision, ...] = (*PRECISIONS, "int8")
 _DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -44,6 +49,17 @@ def check_precision(precision: str, name: str = "precision") -> Precision:
     """
     if precision not in PRECISIONS:
         raise ValueError(f"{name} must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision  # type: ignore[return-value]
+
+
+def check_inference_precision(precision: str, name: str = "precision") -> InferencePrecision:
+    """Return ``precision`` if it is one of :data:`INFERENCE_PRECISIONS` (the float ones and ``int8``).
+
+    Raises:
+        ValueError: naming the argument and the choices.
+    """
+    if precision not in INFERENCE_PRECISIONS:
+        raise ValueError(f"{name} must be one of {', '.join(INFERENCE_PRECISIONS)}, got {precision!r}")
     return precision  # type: ignore[return-value]
 
 

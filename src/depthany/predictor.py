@@ -25,7 +25,7 @@ from .geometry.resolve import resolve_intrinsics
 from .inference import Prepared, pipeline_for
 from .io.image import LoadedImage, as_rgb
 from .models import Network
-from .precision import PRECISIONS, Precision, check_precision
+from .precision import PRECISIONS, InferencePrecision, Precision, check_inference_precision
 from .result import DepthResult, OutputKind
 from .runtime.devices import pick_device
 from .weights import load_model
@@ -53,7 +53,9 @@ class DepthPredictor:
             single-image :class:`~depthany.models.DepthAnything3`.
         spec: its zoo spec (preprocessing numbers, output kind, name).
         device: where inputs are sent; defaults to the model's device.
-        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (autocast).
+        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"`` (autocast), or ``"int8"``: the quantised model
+            made for these weights by ``depthany quantize`` (:mod:`depthany.quantize`), run by an engine
+            backend (``"openvino"`` or ``"auto"``); never chosen unless asked for.
         input_size: network short side (default: the model's, 518 for official models); larger values give
             sharper maps (test-time resolution scaling).
         batch_size: images per forward pass in :meth:`predict_batch` (same network size only).
@@ -80,7 +82,7 @@ class DepthPredictor:
         model: Network,
         spec: ModelSpec,
         device: str | torch.device | None = None,
-        precision: Precision = "fp32",
+        precision: InferencePrecision = "fp32",
         input_size: int | None = None,
         batch_size: int = 4,
         backend: str = "torch",
@@ -89,7 +91,10 @@ class DepthPredictor:
         camera: dict[str, Any] | None = None,
         **pipeline_options: Any,
     ) -> None:
-        check_precision(precision)
+        check_inference_precision(precision)
+        if precision == "int8" and backend == "torch":
+            raise ValueError("precision 'int8' runs a quantised model (depthany quantize) on an engine, not PyTorch: "
+                             "use backend='openvino' or 'auto'")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.pipeline = pipeline_for(spec, input_size, max_tokens, **pipeline_options)  # validates the settings
@@ -103,7 +108,7 @@ class DepthPredictor:
         self.model = model.eval()
         self.spec = spec
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
-        self.precision: Precision = precision
+        self.precision: InferencePrecision = precision
         self.input_size = self.pipeline.input_size
         self.batch_size = batch_size
         from .backends import make_runner
@@ -125,7 +130,7 @@ class DepthPredictor:
         model: str | None = None,
         weights: str | Path | None = None,
         device: str | torch.device | None = "cpu",
-        precision: Precision = "fp32",
+        precision: InferencePrecision = "fp32",
         input_size: int | None = None,
         batch_size: int = 4,
         backend: str = "torch",

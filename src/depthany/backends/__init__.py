@@ -5,12 +5,14 @@
 =============  ==================  =====================================================================
 torch          (core)              fp32 (the exact reference), bf16/fp16 via autocast; any torch device
 onnxruntime    ``[export]``        fp32 (exact); CPU, or CUDA with onnxruntime-gpu
-openvino       ``[openvino]``      fp32 (exact), bf16, fp16; CPU
+openvino       ``[openvino]``      fp32 (exact), bf16, fp16, int8 (a model from ``depthany quantize``); CPU
 =============  ==================  =====================================================================
 
 ``"auto"`` picks, for the device and precision, the first installed backend in :data:`AUTO_ORDER` (ordered by
 measured speed on CPUs, see ``docs/performance.md``); for the V1 metric (ZoeDepth) models it picks PyTorch. Every fp32 backend stays within 1e-5 (max error
 relative to the output range) of PyTorch eager fp32; reduced precisions state their AbsRel against fp32.
+``"auto"`` never changes the precision: int8 runs only when asked for, and only with a quantised model whose
+accuracy gate passed (:mod:`depthany.backends.int8_cache`).
 
 Example:
     >>> from depthany.backends import make_runner                     # doctest: +SKIP
@@ -26,9 +28,10 @@ from typing import Any
 import torch
 
 from ..models import DepthAnything3, Network, ZoeDepth
-from ..precision import check_precision
+from ..precision import check_inference_precision
 from . import onnxruntime_backend, openvino_backend, torch_backend
 from .base import EXACT_TOLERANCE, REDUCED_TOLERANCE, BackendInfo, BackendUnavailable, Runner
+from .int8_cache import Int8ModelMissing
 
 INFOS: dict[str, BackendInfo] = {
     i.name: i for i in (torch_backend.INFO, onnxruntime_backend.INFO, openvino_backend.INFO)
@@ -41,6 +44,7 @@ AUTO_ORDER: dict[tuple[str, str], tuple[str, ...]] = {
     ("cpu", "fp32"): ("openvino", "torch"),
     ("cpu", "bf16"): ("openvino", "torch"),
     ("cpu", "fp16"): ("openvino",),
+    ("cpu", "int8"): ("openvino",),  # only when int8 is asked for; "auto" never lowers the precision
 }
 
 
@@ -73,7 +77,7 @@ def resolve(backend: str, precision: str = "fp32", device: str | torch.device = 
         ValueError: unknown backend or precision, or a combination the backend does not run.
         BackendUnavailable: the backend's engine is not installed (the message names the extra).
     """
-    check_precision(precision)
+    check_inference_precision(precision)
     dev = torch.device(device).type
     if backend == "auto":
         for name in AUTO_ORDER.get((dev, precision), ()):
@@ -81,7 +85,9 @@ def resolve(backend: str, precision: str = "fp32", device: str | torch.device = 
                 return name
         if supports("torch", precision, dev):
             return "torch"
-        raise ValueError(f"no backend runs precision {precision!r} on {dev}; try precision='fp32'")
+        listed = AUTO_ORDER.get((dev, precision), ())
+        hint = f" ({INFOS[listed[0]].install_hint()})" if listed else ""
+        raise ValueError(f"no backend runs precision {precision!r} on {dev}; try precision='fp32'{hint}")
     info = _info(backend)
     if not supports(backend, precision, dev):
         ok = ", ".join(f"{d}: {'/'.join(p)}" for d, p in info.precisions.items())
@@ -98,13 +104,18 @@ def make_runner(backend: str, model: Network, precision: str = "fp32",
     Args:
         backend: a name from :data:`BACKEND_CHOICES`.
         model: the network with fp32 weights (ONNX backends export it once and cache the file).
-        precision: ``"fp32"`` (exact), ``"bf16"`` or ``"fp16"``.
+        precision: ``"fp32"`` (exact), ``"bf16"``, ``"fp16"``, or ``"int8"`` (a quantised model: the one
+            cached for these weights by ``depthany quantize``, or ``int8_model=PATH``).
         device: defaults to the model's device.
         name: used in the cached file name.
-        **options: engine options (``threads``; OpenVINO: ``static``, ``cache_dir``).
+        **options: engine options (``threads``; OpenVINO: ``static``, ``cache_dir``; ``int8_model``: the
+            ``.xml`` of a quantised model to use instead of the cached one).
 
     Returns:
         a :class:`Runner`: (B, 3, h, w) float32 -> (B, h, w) float32 on the CPU.
+
+    Raises:
+        Int8ModelMissing: ``precision="int8"`` and no quantised model for these weights.
     """
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     if backend == "auto" and isinstance(model, ZoeDepth):
@@ -112,20 +123,36 @@ def make_runner(backend: str, model: Network, precision: str = "fp32",
         # not measured and the first export costs minutes: "auto" keeps the reference path for these models.
         backend = "torch"
     chosen = resolve(backend, precision, dev)
+    int8_model = options.pop("int8_model", None)
     if chosen == "torch":
         return torch_backend.TorchRunner(model, precision, dev)
     if isinstance(model, DepthAnything3):
         raise ValueError(f"the {chosen} engine does not run Depth Anything 3 networks (not exported to ONNX); "
                          "use backend='torch'")
+    if precision == "int8":
+        return openvino_backend.OpenVinoRunner(int8_model or _cached_int8(model, name), precision, dev, **options)
     from .onnx_cache import model_onnx
 
     path = model_onnx(model, name)
     if chosen == "onnxruntime":
         return onnxruntime_backend.OnnxRuntimeRunner(path, precision, dev, **options)
-    return openvino_backend.OpenVinoRunner(path, precision, dev, **options)
+    # compiled from an OpenVINO IR converted once from the export: its weights are memory-mapped, which keeps
+    # ~0.3 GB (ViT-S) less resident than compiling from the ONNX file (docs/performance.md, peak memory)
+    return openvino_backend.OpenVinoRunner(openvino_backend.cached_ir(path), precision, dev, **options)
+
+
+def _cached_int8(model: Network, name: str) -> str:
+    from .int8_cache import cached_int8, missing_message
+    from .onnx_cache import weights_digest
+
+    found = cached_int8(weights_digest(model))
+    if found is None:
+        raise Int8ModelMissing(missing_message(name))
+    return str(found)
 
 
 __all__ = [
     "AUTO_ORDER", "BACKEND_CHOICES", "EXACT_TOLERANCE", "INFOS", "REDUCED_TOLERANCE", "BackendInfo",
-    "BackendUnavailable", "Runner", "available_backends", "is_installed", "make_runner", "resolve", "supports",
+    "BackendUnavailable", "Int8ModelMissing", "Runner", "available_backends", "is_installed", "make_runner", "resolve",
+    "supports",
 ]

@@ -18,7 +18,8 @@ class BenchConfig:
     like every verb's (:mod:`depthany.cli.options`), the library's ``cpu``: the caller picks the device.
     """
 
-    model: str = "da2-small"  # an official architecture: the bundled toy model would measure nothing useful
+    model: str | None = "da2-small"  # an official architecture (the bundled toy model would measure nothing
+    # useful); None: the architecture a weights file describes
     weights: str = "random"  # "random" (seeded; speed does not depend on values), "pretrained", or a path
     backends: tuple[str, ...] = ("all",)  # backend names, "all" (every installed one) or "auto"
     precisions: tuple[str, ...] = ("fp32", "bf16")
@@ -33,4 +34,7 @@ class BenchConfig:
     memory: bool = True
     peak: bool = True
     max_tokens: int = DEFAULT_MAX_TOKENS  # sizes over the network-input budget are refused, as every verb would
+    # int8: the model cached for the weights by `depthany quantize`, else one calibrated here on these images
+    # (default: the benchmark's synthetic photos), with its gate measured but not enforced (the rows' AbsRel)
+    calibration: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)

@@ -27,7 +27,8 @@ class MemoryJob:
     """What one child process does. ``backend`` "transformers" runs the baseline.
 
     ``weights`` is a depthany ``.safetensors`` file, or for the baseline a transformers model folder;
-    ``model`` names the zoo entry whose preprocessing the baseline uses.
+    ``model`` names the zoo entry whose preprocessing the baseline uses; ``int8_model`` the quantised ``.xml`` an
+    int8 job runs (as ``backend_options={"int8_model": ...}``).
     """
 
     model: str
@@ -41,6 +42,7 @@ class MemoryJob:
     threads: int | None = None
     batches: int = 2
     max_tokens: int = DEFAULT_MAX_TOKENS
+    int8_model: str | None = None
 
 
 def peak_rss_mb() -> float:
@@ -78,8 +80,10 @@ def run_job(job: MemoryJob) -> dict[str, Any]:
     else:  # exactly what a user's job does (from_pretrained frees PyTorch's weights for engine backends)
         from ..predictor import DepthPredictor
 
+        options = {"int8_model": job.int8_model} if job.int8_model else None
         predictor = DepthPredictor.from_pretrained(weights=job.weights, device=device, precision=job.precision,  # type: ignore[arg-type]
-                                                   backend=job.backend, max_tokens=job.max_tokens)
+                                                   backend=job.backend, max_tokens=job.max_tokens,
+                                                   backend_options=options)
         spec = predictor.spec
         pipe = OursPipeline(predictor.runner, spec, max_tokens=job.max_tokens)
     images = synthetic_jpegs(job.batch, *image_size_for(job.height, job.width, spec.preprocess.input_size))

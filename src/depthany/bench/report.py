@@ -48,6 +48,12 @@ def header(report: dict[str, Any]) -> str:
     cfg = report["config"]
     lines.append(f"weights: {cfg['weights']}; {cfg['repeats']} timed rounds after {cfg['warmup']} warm-up, "
                  "paths interleaved; times are medians; 'x base' = transformers (SDPA, fp32) median / ours")
+    if "int8" in report:
+        q = report["int8"]
+        gate = q.get("gate") or {}
+        measured = (f"AbsRel {100 * gate['absrel']:.3f} %, delta1 {gate['delta1']:.4f} on {gate['images']} held-out "
+                    "images" if gate.get("absrel") is not None else "no gate report")
+        lines.append(f"int8 model: {q['int8_model']} ({q['source']}; gate against fp32: {measured})")
     for s in report.get("skipped", []):
         lines.append(f"skipped {s['backend']} {s['precision']}: {s['reason']}")
     return "\n".join(lines)

@@ -44,11 +44,11 @@ PEAK = "__matmul_peak__"
 Log = Callable[[str], None]
 
 
-def bench_model(name: str, weights: str, device: torch.device) -> tuple[DepthAnything, zoo.ModelSpec]:
+def bench_model(name: str | None, weights: str, device: torch.device) -> tuple[DepthAnything, zoo.ModelSpec]:
     """The model to benchmark: seeded random weights (output bias raised so the map is not all zero), the
     zoo entry's published weights (``"pretrained"``) or a local file."""
     if weights == "random":
-        spec = zoo.get_spec(name)
+        spec = zoo.get_spec(name or "da2-small")
         torch.manual_seed(0)
         model = build_model(spec.arch)
         with torch.no_grad():
@@ -136,32 +136,72 @@ def run_bench(cfg: BenchConfig, log: Log = lambda s: None) -> dict[str, Any]:
     pairs = _paths(cfg, device)
     probes: dict[str, Any] = {}
     if cfg.peak:
-        for p in dict.fromkeys(p for _, p in pairs):
+        for p in dict.fromkeys(p for _, p in pairs if p != "int8"):  # no int8 GEMM probe: int8 rows have no % peak
             log(f"measuring the {p} matmul peak ...")
             report["peaks"][p], probes[p] = matmul_peak(p, device)
-    runners: dict[str, Callable[[Tensor], Tensor]] = {}
-    for name, precision in pairs:
-        log(f"building {name} {precision} ...")
-        try:
-            runners[f"{name}/{precision}"] = backends.make_runner(name, model, precision, device, name=spec.name)
-        except (backends.BackendUnavailable, ValueError, RuntimeError) as e:
-            report["skipped"].append({"backend": name, "precision": precision, "reason": str(e)})
-    if cfg.baseline:
-        from .baseline import TransformersRunner, transformers_available, transformers_model
-
-        if transformers_available():
-            runners[f"{BASELINE}/fp32"] = TransformersRunner(transformers_model(model, spec, device), device)
-        else:
-            report["skipped"].append({"backend": BASELINE, "precision": "fp32",
-                                      "reason": "transformers is not installed: pip install transformers"})
     with tempfile.TemporaryDirectory(prefix="depthany-bench-") as tmp:
+        runners: dict[str, Callable[[Tensor], Tensor]] = {}
+        for name, precision in pairs:
+            log(f"building {name} {precision} ...")
+            try:
+                options: dict[str, Any] = {}
+                if precision == "int8":
+                    options["int8_model"] = _int8_model(cfg, model, spec, Path(tmp), report, log)
+                runners[f"{name}/{precision}"] = backends.make_runner(name, model, precision, device, name=spec.name,
+                                                                      **options)
+            except (backends.BackendUnavailable, ValueError, RuntimeError, ImportError) as e:
+                report["skipped"].append({"backend": name, "precision": precision, "reason": str(e)})
+        if cfg.baseline:
+            from .baseline import TransformersRunner, transformers_available, transformers_model
+
+            if transformers_available():
+                runners[f"{BASELINE}/fp32"] = TransformersRunner(transformers_model(model, spec, device), device)
+            else:
+                report["skipped"].append({"backend": BASELINE, "precision": "fp32",
+                                          "reason": "transformers is not installed: pip install transformers"})
         files = _weight_files(model, spec, Path(tmp)) if cfg.memory else {}
+        files.update({k: v for k, v in report.get("int8", {}).items() if k == "int8_model"})
         for h, w in cfg.sizes:
             for batch in cfg.batches:
                 log(f"{spec.name} {h}x{w} batch {batch} ...")
                 report["results"] += _measure(cfg, model, spec, runners, h, w, batch, device, files, report,
                                               probes)
     return report
+
+
+def _int8_model(cfg: BenchConfig, model: DepthAnything, spec: zoo.ModelSpec, tmp: Path, report: dict[str, Any],
+                log: Log) -> str:
+    """The quantised model int8 rows run: the cached one for these weights, or one calibrated now."""
+    if "int8" in report:
+        return str(report["int8"]["int8_model"])
+    from ..backends.int8_cache import cached_int8
+    from ..backends.onnx_cache import weights_digest
+    from ..quantize import gate, quantize_model
+
+    found = cached_int8(weights_digest(model))
+    if found is not None:
+        rep = gate.read(found) or {}
+        report["int8"] = {"int8_model": str(found), "source": "cache (depthany quantize)",
+                          "gate": {k: rep.get(k) for k in ("ok", "absrel", "delta1", "images", "calibration")}}
+        return str(found)
+    if cfg.calibration:
+        from ..io.inputs import expand_inputs
+
+        images = [it.path for it in expand_inputs(cfg.calibration).items]
+        source = f"calibrated here on {len(images)} --calibration images"
+    else:  # photo-like synthetic JPEGs of the benchmark's first size: enough for speed, not for accuracy
+        h, w = image_size_for(*cfg.sizes[0], spec.preprocess.input_size)
+        images = []
+        for i, data in enumerate(synthetic_jpegs(20, h, w, seed=1)):
+            images.append(tmp / f"calibration-{i:02d}.jpg")
+            images[-1].write_bytes(data)
+        source = f"calibrated here on {len(images)} synthetic photos ({h}x{w}): speed only"
+    log(f"no cached int8 model for these weights: quantising ({source}) ...")
+    result = quantize_model(model, spec, images, tmp / "int8" / f"{spec.name}-int8.xml", max_absrel=float("inf"),
+                            max_tokens=cfg.max_tokens, cache=False, progress=False, threads=cfg.threads)
+    report["int8"] = {"int8_model": str(result.model_path), "source": source,
+                      "gate": {k: result.report[k] for k in ("absrel", "delta1", "images")}}
+    return str(result.model_path)
 
 
 def _weight_files(model: DepthAnything, spec: zoo.ModelSpec, tmp: Path) -> dict[str, str]:
@@ -231,7 +271,7 @@ def _memory(cfg: BenchConfig, spec: zoo.ModelSpec, backend: str, precision: str,
     if weights is None:
         return {"error": "no weights file for this job"}
     return measure(MemoryJob(spec.name, weights, backend, precision, h, w, batch, cfg.device, cfg.threads,
-                             max_tokens=cfg.max_tokens))
+                             max_tokens=cfg.max_tokens, int8_model=files.get("int8_model") if precision == "int8" else None))
 
 
 def _ratios(rows: list[dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..bench.config import BenchConfig
-from ..precision import PRECISIONS
+from ..precision import INFERENCE_PRECISIONS
 from .options import device_option, max_tokens_option
 
 DEFAULT = BenchConfig()  # every default is the library's
@@ -26,7 +26,8 @@ def _csv(values: tuple[object, ...]) -> str:
 @click.option("--backend", "-b", default="all", show_default=True,
               help="Comma-separated backends (torch, onnxruntime, openvino), 'all' installed ones, or 'auto'.")
 @click.option("--precision", "-p", default=_csv(DEFAULT.precisions), show_default=True,
-              help="Comma-separated: fp32, bf16, fp16.")
+              help="Comma-separated: fp32, bf16, fp16, int8 (the cached `depthany quantize` model for the weights, "
+                   "else one calibrated on --calibration images or on the benchmark's synthetic photos).")
 @click.option("--size", "-s", default=_csv(DEFAULT.sizes), show_default=True,
               help="Network sizes HxW (multiples of 14); 518x686 is what a 480x640 photo becomes.")
 @click.option("--batch", default=_csv(DEFAULT.batches), show_default=True, help="Comma-separated batch sizes.")
@@ -45,13 +46,16 @@ def _csv(values: tuple[object, ...]) -> str:
               help="Peak RSS per job, each in a fresh process.")
 @click.option("--peak/--no-peak", default=DEFAULT.peak, show_default=True, help="Measure the matmul peak (GFLOP/s).")
 @max_tokens_option(extra_help="Sizes over it are refused.")
+@click.option("--calibration", "-c", multiple=True,
+              help="int8 without a cached model for the weights: calibrate on these images/folders/lists "
+                   "(repeatable; default: the benchmark's synthetic photos, good for speed, not for accuracy).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the full report as JSON ('-' for stdout).")
 @click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the table as Markdown.")
 def bench(model: str, weights: str, backend: str, precision: str, size: str, batch: str, device: str,
           threads: int | None, repeats: int, warmup: int, baseline: bool, e2e: bool, memory: bool, peak: bool,
-          max_tokens: int, json_out: Path | None, markdown: Path | None) -> None:
+          max_tokens: int, calibration: tuple[str, ...], json_out: Path | None, markdown: Path | None) -> None:
     """Benchmark MODEL on this machine: model-only and end-to-end latency (medians of interleaved runs),
     throughput, peak memory, achieved GFLOP/s against a measured matmul peak, and each path's error against
     PyTorch fp32; ratios are against transformers measured in the same run.
@@ -70,9 +74,10 @@ def bench(model: str, weights: str, backend: str, precision: str, size: str, bat
     cfg = BenchConfig(
         model=model, weights=weights,
         backends=parse_choices(backend, ("all", *backends.BACKEND_CHOICES), "--backend"),
-        precisions=parse_choices(precision, PRECISIONS, "--precision"),
+        precisions=parse_choices(precision, INFERENCE_PRECISIONS, "--precision"),
         sizes=parse_sizes(size), batches=parse_ints(batch, "--batch"), device=device, threads=threads,
-        repeats=repeats, warmup=warmup, baseline=baseline, e2e=e2e, memory=memory, peak=peak, max_tokens=max_tokens)
+        repeats=repeats, warmup=warmup, baseline=baseline, e2e=e2e, memory=memory, peak=peak, max_tokens=max_tokens,
+        calibration=calibration)
     try:
         report = run_bench(cfg, log=lambda s: click.echo(s, err=True))
     except (ValueError, backends.BackendUnavailable) as e:

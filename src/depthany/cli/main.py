@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "eval": ("depthany.cli.evaluate", "evaluate", "Evaluate a model or saved predictions on a benchmark."),
     "calibrate": ("depthany.cli.calibrate", "calibrate", "Turn relative predictions into metric depth from known distances."),
     "export": ("depthany.cli.export", "export", "Export a model to ONNX with a parity report."),
+    "quantize": ("depthany.cli.quantize", "quantize", "Quantise a model to int8 on your images, with an accuracy gate."),
     "bench": ("depthany.cli.bench", "bench", "Measure latency, throughput and memory per backend."),
     "multiview": ("depthany.cli.multiview", "multiview",
                   "Depth and camera poses from several photos of one scene (Depth Anything 3 any-view)."),

@@ -32,7 +32,7 @@ import click
 
 from ..budget import DEFAULT_MAX_TOKENS, MAX_TOKENS_HELP
 from ..io.colormap import AUTO_CMAP, CMAP_CHOICES, check_cmap
-from ..precision import PRECISIONS
+from ..precision import INFERENCE_PRECISIONS, PRECISIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,10 +107,15 @@ def device_option(help_text: str | None = None, extra_help: str = "") -> Callabl
     return _option("device", ("--device",), help_text, extra_help, show_default=True)
 
 
-def precision_option(help_text: str | None = None, extra_help: str = "") -> Callable[[F], F]:
-    """``--precision``: one of fp32, bf16, fp16; default fp32."""
-    return _option("precision", ("--precision",), help_text, extra_help, type=click.Choice(PRECISIONS),
-                   show_default=True)
+INT8_HELP = "int8 runs the model `depthany quantize` made for these weights (OpenVINO; never chosen by itself)."
+
+
+def precision_option(help_text: str | None = None, extra_help: str = "", int8: bool = False) -> Callable[[F], F]:
+    """``--precision``: one of fp32, bf16, fp16 (and int8 where ``int8``: verbs that run a quantised model);
+    default fp32."""
+    choices = INFERENCE_PRECISIONS if int8 else PRECISIONS
+    extra = f"{extra_help} {INT8_HELP}".strip() if int8 else extra_help
+    return _option("precision", ("--precision",), help_text, extra, type=click.Choice(choices), show_default=True)
 
 
 def input_size_option(*decls: str, help_text: str | None = None, extra_help: str = "") -> Callable[[F], F]:
@@ -129,10 +134,10 @@ def max_tokens_option(help_text: str | None = None, extra_help: str = "") -> Cal
                    show_default=True)
 
 
-def model_options(*, cmap: bool = False, max_tokens: bool = True) -> Callable[[F], F]:
-    """The usual group: ``--model``, ``--weights``, ``--device``, ``--precision``, ``--input-size`` and, as asked,
-    ``--cmap`` and ``--max-tokens`` (in that order in ``--help``)."""
-    opts = [model_option(), weights_option(), device_option(), precision_option(), input_size_option()]
+def model_options(*, cmap: bool = False, max_tokens: bool = True, int8: bool = False) -> Callable[[F], F]:
+    """The usual group: ``--model``, ``--weights``, ``--device``, ``--precision`` (with ``int8`` where asked),
+    ``--input-size`` and, as asked, ``--cmap`` and ``--max-tokens`` (in that order in ``--help``)."""
+    opts = [model_option(), weights_option(), device_option(), precision_option(int8=int8), input_size_option()]
     if cmap:
         opts.append(cmap_option())
     if max_tokens:

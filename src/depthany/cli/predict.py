@@ -53,7 +53,7 @@ def _ply_options(fx: float | None, fov: float | None) -> dict[str, Any]:
               help="Output folder; sub-folders of the inputs are mirrored.")
 @click.option("--format", "-f", "formats", default="npy,color", show_default=True,
               help="Comma-separated output formats: npy, png16, pfm, exr, color, gray, sbs, controlnet, ply, sky.")
-@model_options(cmap=True)
+@model_options(cmap=True, int8=True)
 @click.option("--resolution", type=click.Choice(["image", "network"]), default="image", show_default=True,
               help="Depth Anything 3: maps at the image's size, or at the network's processing resolution (the "
                    "official output). (Depth Anything 3's --input-size is process_res, the longest side: 504.)")

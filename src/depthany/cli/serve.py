@@ -21,7 +21,7 @@ DEFAULT = ServeConfig()  # every limit's default is the library's
 
 
 @click.command("serve", context_settings={"help_option_names": ["-h", "--help"]})
-@model_options(max_tokens=False)
+@model_options(max_tokens=False, int8=True)
 @cmap_option(extra_help="For format=color when the request gives no cmap.")
 @max_tokens_option(extra_help="Per request; an image that cannot be fitted gets 422.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -64,9 +64,11 @@ def serve(model: str | None, weights: Path | None, device: str, precision: str, 
                          shutdown_grace_s=shutdown_grace)
     try:
         predictor = DepthPredictor.from_pretrained(model, weights, device, precision, input_size,  # type: ignore[arg-type]
-                                                   batch_size=max_batch, max_tokens=max_tokens)
+                                                   batch_size=max_batch, max_tokens=max_tokens,
+                                                   backend="auto" if precision == "int8" else "torch")
         app = create_app(predictor, config)
-    except ValueError as e:  # WeightsError / WeightsNotFound / unknown model / bad limits: a set-up problem
+    except (ValueError, ImportError) as e:  # WeightsError / WeightsNotFound / unknown model / bad limits: a set-up problem;
+        # ImportError: the engine of --precision int8 is not installed
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
     click.echo(f"serving {predictor.spec.name} on http://{host}:{port} (docs at /docs)", err=True)

@@ -41,7 +41,7 @@ def default_output(source: str, suffix: str) -> Path:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output .mp4 (H.264) [default: <input>_depth.mp4].")
 @click.option("--no-video", is_flag=True, help="Write only the raw depth (--raw), no MP4.")
-@model_options(cmap=True)
+@model_options(cmap=True, int8=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Frames per forward pass.")
 @click.option("--layout", type=click.Choice(["side-by-side", "depth"]), default="side-by-side", show_default=True)
 @click.option("--mode", type=click.Choice(["window", "streaming"]), default=None,
@@ -110,7 +110,8 @@ def video(source: str, output: Path | None, no_video: bool, model: str | None, w
         raise click.ClickException(str(e)) from None
     try:
         predictor = _load_predictor(model, weights, device, precision, input_size, batch_size, max_tokens)
-    except ValueError as e:  # WeightsError / WeightsNotFound / unknown model: a set-up problem, like predict
+    except (ValueError, ImportError) as e:  # WeightsError / WeightsNotFound / unknown model: a set-up problem;
+        # ImportError: the engine of --precision int8 is not installed, like predict
         src.close()
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
@@ -172,5 +173,9 @@ def _load_predictor(model: str | None, weights: Path | None, device: str, precis
     dev = pick_device(device)
     net, spec = load_image_or_video_model(model, weights, device=dev)
     if spec.video is not None:
+        if precision == "int8":
+            raise ValueError(f"{spec.name}: --precision int8 covers image models (depthany quantize); Video Depth "
+                             "Anything runs in fp32, bf16 or fp16")
         return VideoDepthPredictor(net, spec, precision, input_size, "window", max_tokens)  # type: ignore[arg-type]
-    return DepthPredictor(net, spec, dev, precision, input_size, batch_size, max_tokens=max_tokens)  # type: ignore[arg-type]
+    return DepthPredictor(net, spec, dev, precision, input_size, batch_size,  # type: ignore[arg-type]
+                          backend="auto" if precision == "int8" else "torch", max_tokens=max_tokens)
