@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..runtime.altstack import kept_sigaltstack
 from ..zoo import PATCH_SIZE
 from .base import BackendInfo, BackendUnavailable, Runner, as_tensor
 
@@ -111,7 +112,8 @@ class OpenVinoRunner(Runner):
                 # OpenVINO 2026.4's fused attention ("snippets") is wrong for a static sequence of 2 tokens
                 # (CLS + one patch: a 14x14 input), about 10 % off; the unfused path is exact.
                 config["SNIPPETS_MODE"] = "DISABLE"
-        compiled = self._core.compile_model(model, "CPU", config)
+        with kept_sigaltstack():  # OpenVINO replaces the thread's alternate signal stack (runtime/altstack.py)
+            compiled = self._core.compile_model(model, "CPU", config)
         hint = compiled.get_property("INFERENCE_PRECISION_HINT")
         self.executed_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
         req = compiled.create_infer_request()

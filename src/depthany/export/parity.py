@@ -60,7 +60,10 @@ def _run_engine(engine: str, onnx_path: Path, x: np.ndarray) -> np.ndarray:
     if engine == "openvino":
         import openvino as ov
 
-        compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        from ..runtime.altstack import kept_sigaltstack
+
+        with kept_sigaltstack():  # OpenVINO replaces the thread's alternate signal stack (runtime/altstack.py)
+            compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         return compiled([x])[compiled.output(0)]
     raise ValueError(f"unknown engine {engine!r}")
 

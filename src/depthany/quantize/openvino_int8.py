@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime.altstack import kept_sigaltstack
 from .scopes import kept_float, onnx_scopes
 
 INT8_EXTRA = "pip install 'depthany[int8]'"
@@ -60,10 +61,11 @@ def quantize_onnx(onnx_path: str | Path, inputs: Sequence[Any], to_input: Callab
     nncf.set_log_level(logging.ERROR)
     model = ov.Core().read_model(str(onnx_path))
     kept = kept_float(model, onnx_scopes(onnx_path), keep_float)
-    quantised = nncf.quantize(
-        model, nncf.Dataset(list(inputs), to_input), subset_size=len(inputs),
-        preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True,
-        ignored_scope=nncf.IgnoredScope(names=sorted(kept), validate=False))
+    with kept_sigaltstack():  # NNCF compiles with OpenVINO, which replaces the alternate signal stack
+        quantised = nncf.quantize(
+            model, nncf.Dataset(list(inputs), to_input), subset_size=len(inputs),
+            preset=nncf.QuantizationPreset.PERFORMANCE, fast_bias_correction=True,
+            ignored_scope=nncf.IgnoredScope(names=sorted(kept), validate=False))
     return quantised, kept
 
 
