@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +160,31 @@ def test_bad_video_recipes_name_the_key(seqs: Path) -> None:
     with pytest.raises(RecipeError, match="video: is only used with task: video"):
         load_recipe(None, ["video.stable_scale=1"])
     assert get_spec("da2-mini").arch.temporal is None  # the image entry is untouched by video_spec
+
+
+@pytest.mark.dist
+def test_torchrun_two_processes_match_one_with_accumulation(seqs: Path, tmp_path: Path) -> None:
+    """``torchrun --nproc_per_node=2 -m depthany train configs/ci-vda-tiny.yaml``: DDP over a frozen encoder
+    (its parameters take no gradients) gives what one process gets by accumulating the same two micro-batches."""
+    sets = ["data.clip_frames=4", "train.steps=2", "train.batch_size=2", "train.log_every=1",
+            # as tests/test_train_dist.py: a large Adam eps and no clipping keep the comparison about averaging
+            "optim.eps=1.0", "train.grad_clip=0"]
+    args = [str(CFG), "--data", str(seqs), *[a for s in sets for a in ("--set", s)]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "depthany", "train", *args, "--run-dir", str(tmp_path / "ddp")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert read_metrics(tmp_path / "ddp" / "metrics.jsonl")[0]["world"] == 2
+    single = train(recipe(seqs, *sets, "train.grad_accum=2"), tmp_path / "single", echo=quiet)
+    ddp, _ = load_video_model(weights=tmp_path / "ddp" / "final.safetensors")
+    ref, _ = load_video_model(weights=single.final_weights)
+    image, _ = load_model("da2-mini")
+    moved = 0
+    for (k, a), b in zip(ddp.state_dict().items(), ref.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), k
+        if k.startswith("pretrained."):
+            assert torch.equal(a, image.state_dict()[k]), k
+        else:
+            moved += not torch.equal(a, image.state_dict().get("depth_head." + k[5:], torch.zeros(0)))
+    assert moved > 20
