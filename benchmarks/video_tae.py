@@ -9,11 +9,15 @@ shift per video in disparity, AbsRel / δ1, TAE) for:
 * ``vda-window`` / ``vda-streaming``: a Video Depth Anything network *initialised from da2-mini* with untrained
   (identity) temporal modules (``depthany.models.video_model_from_image``), run by the official windowed and
   streaming inference. It shows what the windowing/stitching alone does to the same per-frame predictions; it is
-  not a trained VDA model (none can be downloaded here), so its TAE says nothing about the real VDA.
+  not a trained VDA model (none can be downloaded here), so its TAE says nothing about the real VDA;
+* ``trained-window`` / ``trained-streaming`` (with ``--weights FILE``): a VDA model trained by ``depthany train``
+  (``task: video``, e.g. ``configs/vda-mini-synth.yaml`` from da2-mini), same inference. Train it on sequences
+  rendered with another ``--seed`` than 0: the scored sequences are seed 0's.
 
 Printed per path: mean TAE (%), AbsRel, δ1 over the sequences, frames/s, and TAE relative to per-frame.
 
     .venv/bin/python benchmarks/video_tae.py --sequences 3 --frames 24 --size 120x160
+    .venv/bin/python benchmarks/video_tae.py --weights runs/vda-mini/final.safetensors
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ def main() -> None:
     ap.add_argument("--kind", default="indoor", choices=["indoor", "outdoor", "mixed"])
     ap.add_argument("--speed", type=float, default=0.05, help="metres per frame")
     ap.add_argument("--turn", type=float, default=0.02, help="yaw per frame (rad)")
+    ap.add_argument("--weights", default=None, help="a VDA model trained by depthany train (task: video)")
     args = ap.parse_args()
 
     from depthany import DepthPredictor, VideoDepthPredictor, zoo
@@ -57,6 +62,10 @@ def main() -> None:
     vda = VideoDepthPredictor(video_net, video_spec, input_size=spec.preprocess.input_size)
     sources = {"per-frame": ImageModelSource(image, "none"), "ema": ImageModelSource(image, "ema"),
                "vda-window": VdaSource(vda, "window"), "vda-streaming": VdaSource(vda, "streaming")}
+    if args.weights:
+        trained = VideoDepthPredictor.from_pretrained(weights=args.weights, input_size=spec.preprocess.input_size)
+        sources.update({"trained-window": VdaSource(trained, "window"),
+                        "trained-streaming": VdaSource(trained, "streaming")})
     with tempfile.TemporaryDirectory(prefix="depthany-video-tae-") as tmp:
         for i in range(args.sequences):
             write_sequence(Path(tmp) / f"seq_{i:06d}", 0, i, config, args.frames, args.speed, args.turn)
