@@ -188,3 +188,13 @@ def test_torchrun_two_processes_match_one_with_accumulation(seqs: Path, tmp_path
         else:
             moved += not torch.equal(a, image.state_dict().get("depth_head." + k[5:], torch.zeros(0)))
     assert moved > 20
+
+
+def test_train_cli_takes_sequence_folders_with_data(seqs: Path, tmp_path: Path) -> None:
+    """``depthany train configs/ci-vda-tiny.yaml --data seqs`` (the docs' command): ``--data`` gives kind video."""
+    out = CliRunner().invoke(cli, ["train", str(CFG), "--data", str(seqs), "--run-dir", str(tmp_path / "r"),
+                                   "--set", "data.clip_frames=4", "--set", "train.steps=2", "--set",
+                                   "train.log_every=1"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "depthany video VIDEO --weights" in out.output
+    assert load_video_model(weights=tmp_path / "r" / "final.safetensors")[1].name == "ci-vda-tiny"
