@@ -70,7 +70,7 @@ def test_loss_goes_down_and_only_the_head_learns(trained) -> None:
     recs = records(run)
     assert res.completed and len(recs) == 12
     first, last = np.mean([x["loss"] for x in recs[:3]]), np.mean([x["loss"] for x in recs[-3:]])
-    assert last < 0.8 * first, (first, last)  # measured ~1.5 -> ~0.6
+    assert last < 0.8 * first, (first, last)  # measured 1.73 -> 0.68 (seeds 1, 2: 1.18 -> 0.56, 1.80 -> 0.48)
     assert all(x["stable"] > 0 for x in recs)  # the temporal term takes part
 
     image, _ = load_model("da2-mini")
