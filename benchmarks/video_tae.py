@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--kind", default="indoor", choices=["indoor", "outdoor", "mixed"])
     ap.add_argument("--speed", type=float, default=0.05, help="metres per frame")
     ap.add_argument("--turn", type=float, default=0.02, help="yaw per frame (rad)")
+    ap.add_argument("--input-size", type=int, default=None, help="network short side of every path (default: 224)")
     ap.add_argument("--weights", default=None, help="a VDA model trained by depthany train (task: video)")
     args = ap.parse_args()
 
@@ -53,17 +54,18 @@ def main() -> None:
     torch.set_num_threads(1)
     h, w = (int(v) for v in args.size.lower().split("x"))
     config = WorldConfig(w, h, args.kind)
-    image = DepthPredictor.from_pretrained()  # the bundled da2-mini
-    video_net = video_model_from_image(image.model)  # type: ignore[arg-type]
     spec = zoo.get_spec(zoo.BUNDLED_NAME)
+    size = args.input_size or spec.preprocess.input_size
+    image = DepthPredictor.from_pretrained(input_size=size)  # the bundled da2-mini
+    video_net = video_model_from_image(image.model)  # type: ignore[arg-type]
     video_spec = dataclasses.replace(spec, name="da2-mini-as-vda (untrained temporal modules)", arch=video_net.arch,
                                      preprocess=dataclasses.replace(spec.preprocess, resize_dtype="float32"),
                                      video=zoo.VDA_WINDOWS)
-    vda = VideoDepthPredictor(video_net, video_spec, input_size=spec.preprocess.input_size)
+    vda = VideoDepthPredictor(video_net, video_spec, input_size=size)
     sources = {"per-frame": ImageModelSource(image, "none"), "ema": ImageModelSource(image, "ema"),
                "vda-window": VdaSource(vda, "window"), "vda-streaming": VdaSource(vda, "streaming")}
     if args.weights:
-        trained = VideoDepthPredictor.from_pretrained(weights=args.weights, input_size=spec.preprocess.input_size)
+        trained = VideoDepthPredictor.from_pretrained(weights=args.weights, input_size=size)
         sources.update({"trained-window": VdaSource(trained, "window"),
                         "trained-streaming": VdaSource(trained, "streaming")})
     with tempfile.TemporaryDirectory(prefix="depthany-video-tae-") as tmp:
@@ -81,7 +83,7 @@ def main() -> None:
                 raise SystemExit(f"{name}: {failed[0]}")
             rows[name] = {**report.mean(), "fps": args.sequences * args.frames / seconds}
     print(f"{args.sequences} synthetic {args.kind} sequences of {args.frames} frames, {w}x{h}, camera "
-          f"{args.speed} m and {args.turn} rad per frame; bundled da2-mini at input size {spec.preprocess.input_size}")
+          f"{args.speed} m and {args.turn} rad per frame; bundled da2-mini at input size {size}")
     print("| path | TAE % | TAE / per-frame | AbsRel | δ1 | frames/s (incl. reading) |")
     print("|---|---|---|---|---|---|")
     base = rows["per-frame"]["tae"]
