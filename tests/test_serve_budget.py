@@ -177,3 +177,76 @@ def test_sigterm_during_a_long_forward_pass_exits_within_seconds(weights: Path, 
     assert outcome.get("status") != 200, outcome
     if "status" in outcome:
         assert outcome["status"] == 503 and "interrupted" in str(outcome["detail"]), outcome
+
+
+def _asgi_post(app: object, body: bytes, boundary: str) -> tuple[dict, list[dict]]:
+    """A raw ASGI POST /v1/depth as uvicorn makes it: (scope, the list the app's sent messages go to)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/depth", "raw_path": b"/v1/depth", "query_string": b"format=npy", "root_path": "",
+             "headers": [(b"host", b"test"), (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+                         (b"content-length", str(len(body)).encode())],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {}}
+    return scope, []
+
+
+def test_a_request_cancelled_by_the_shutdown_timeout_gets_503_not_500(weights: Path) -> None:
+    """uvicorn cancels the requests still running when its graceful-shutdown timeout ends, and answers a cancelled
+    request with a bare 500. A forward pass stuck inside one module (past the interruption point) during
+    ``run_server``'s shutdown must answer 503 instead; a cancellation outside shutdown still propagates."""
+    import asyncio
+
+    predictor = DepthPredictor.from_pretrained(weights=weights, input_size=28)
+    release = threading.Event()
+    entered = threading.Event()
+    head = predictor.model.depth_head
+    forward = head.forward
+
+    def stuck(*args: object, **kwargs: object) -> object:  # inside a module: the pre-hooks cannot interrupt it
+        entered.set()
+        release.wait(30)
+        return forward(*args, **kwargs)
+
+    head.forward = stuck  # type: ignore[method-assign]
+    app = create_app(predictor, ServeConfig(max_batch=1, max_wait_ms=0))
+    boundary = "depthanyboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + png(noise(20, 20)) + f"\r\n--{boundary}--\r\n".encode()
+
+    async def request(shutdown: bool) -> list[dict]:
+        scope, sent = _asgi_post(app, body, boundary)
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict:
+            if chunks:
+                return chunks.pop()
+            await asyncio.sleep(3600)  # no disconnect while the request runs
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        entered.clear()
+        release.clear()
+        async with app.router.lifespan_context(app):  # type: ignore[attr-defined]
+            task = asyncio.create_task(app(scope, receive, send))  # type: ignore[operator]
+            while not entered.is_set():
+                await asyncio.sleep(0.01)
+            if shutdown:
+                app.state.batcher.shutdown(60.0)  # type: ignore[attr-defined]  # as run_server's SIGTERM handler
+            task.cancel()  # as uvicorn when its graceful-shutdown timeout ends
+            try:
+                await task
+            except asyncio.CancelledError:
+                sent.append({"type": "cancelled"})
+            release.set()  # let the worker thread finish before the lifespan stops the batcher
+        return sent
+
+    try:
+        sent = asyncio.run(request(shutdown=True))
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        text = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body").decode()
+        assert start["status"] == 503 and "shutdown grace" in text, sent
+        # not shutting down: the cancellation is not ours to turn into an answer
+        assert asyncio.run(request(shutdown=False)) == [{"type": "cancelled"}]
+    finally:
+        release.set()

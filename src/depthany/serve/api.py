@@ -189,6 +189,14 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
             result, info = await asyncio.wrap_future(future)
         except ShuttingDown as e:
             return JSONResponse({"detail": str(e)}, status_code=503)
+        except asyncio.CancelledError:
+            # uvicorn cancels the requests still running when its graceful-shutdown timeout ends, and answers a
+            # cancelled request with a bare 500; the forward pass may not have reached its next interruption point
+            # yet. During shutdown that is the documented 503 (a cancellation for any other reason propagates).
+            if not batcher.stopping:
+                raise
+            return JSONResponse({"detail": "server is shutting down; the request's forward pass did not finish "
+                                           "within the shutdown grace"}, status_code=503)
         extra = {"source": image.filename} if image.filename else {}
         budget = result.meta.get("input_budget", {})
         if budget.get("shrunk"):

@@ -160,6 +160,11 @@ class DynamicBatcher:
             self._hooks.clear()
 
     @property
+    def stopping(self) -> bool:
+        """Whether :meth:`shutdown` (or :meth:`stop`) has been called."""
+        return self._stopping
+
+    @property
     def running(self) -> bool:
         """Whether the worker thread is alive."""
         return self._thread is not None and self._thread.is_alive()
