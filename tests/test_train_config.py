@@ -44,6 +44,12 @@ def test_every_recipe_parses_and_builds(path: Path) -> None:
     assert recipe_from_dict(yaml.safe_load(dump_recipe(recipe))) == recipe
     if recipe.task == "semseg":  # segmentation recipes build a SegmentationModel: tests/test_seg_train.py
         return
+    if recipe.task == "video":  # VDA recipes build a VideoDepthAnything from model.init: tests/test_vda_train.py
+        from depthany.train.video_task import VideoObjective, video_spec
+
+        assert video_spec(recipe).arch.temporal is not None
+        assert isinstance(build_objective(recipe, "relative", None), VideoObjective)
+        return
     if recipe.loss.objective == "student":  # its frozen DINOv2 is a download; tests/test_student.py covers it
         recipe = load_recipe(path, ["loss.options.align.weight=0"])
     spec = recipe_spec(recipe)

@@ -8,6 +8,8 @@ All logic lives in :mod:`depthany.synth`; this module only parses arguments and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..synth.dataset import DEPTH_FORMATS, generate
@@ -55,15 +57,25 @@ def parse_size(value: str) -> tuple[int, int]:
 @click.option("--speed", type=click.FloatRange(min=0), default=0.03, show_default=True,
               help="Sequences: metres walked per frame along the optical axis.")
 @click.option("--turn", type=float, default=0.01, show_default=True, help="Sequences: yaw turned per frame (rad).")
+@click.option("--moving-objects", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Sequences: how many of each world's objects move (rigidly, bouncing off the walls); each frame "
+                   "then has a dynamic/ mask of their pixels. A world with fewer movable objects is reported and "
+                   "skipped.")
+@click.option("--object-speed", type=click.FloatRange(min=0), default=0.03, show_default=True,
+              help="Sequences: top speed of a moving object in metres per frame (each draws from half of it to it).")
+@click.option("--object-spin", type=click.FloatRange(min=0), default=0.02, show_default=True,
+              help="Sequences: top spin of a moving object about its vertical axis in radians per frame.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(out: str, count: int, size: str, kind: str, seed: int, workers: int, depth_format: str,
           val_fraction: float, textures: str, max_depth: float | None, indoor_fraction: float, clean: bool,
-          sequence_frames: int | None, speed: float, turn: float, quiet: bool) -> None:
+          sequence_frames: int | None, speed: float, turn: float, moving_objects: int, object_speed: float,
+          object_spin: float, quiet: bool) -> None:
     """Render synthetic RGB-D worlds with exact planar depth (resumable: rerun to finish or extend).
 
     \b
     depthany synth --out worlds --count 100 --size 240x320
     depthany synth --out seqs --count 4 --size 240x320 --sequence-frames 32   # video sequences with poses
+    depthany synth --out dyn --count 4 --kind indoor --sequence-frames 32 --moving-objects 2
     """
     height, width = parse_size(size)
     try:
@@ -72,8 +84,14 @@ def synth(out: str, count: int, size: str, kind: str, seed: int, workers: int, d
         raise click.BadParameter(str(e), param_hint="--textures") from None
     config = WorldConfig(width, height, kind, families, max_depth, indoor_fraction, clean)
     if sequence_frames is not None:
-        _sequences(out, count, config, seed, sequence_frames, speed, turn, quiet)
+        if moving_objects > 0 and object_speed == object_spin == 0:
+            raise click.BadParameter("moving objects need --object-speed or --object-spin above 0",
+                                     param_hint="--object-speed")
+        motion = {"moving_objects": moving_objects, "object_speed": object_speed, "object_spin": object_spin}
+        _sequences(out, count, config, seed, sequence_frames, speed, turn, motion, quiet)
         return
+    if moving_objects:
+        raise click.BadParameter("moving objects need --sequence-frames", param_hint="--moving-objects")
     try:
         report = generate(out, count, config, seed=seed, workers=workers, depth_format=depth_format,
                           val_fraction=val_fraction, progress=not quiet)
@@ -84,21 +102,33 @@ def synth(out: str, count: int, size: str, kind: str, seed: int, workers: int, d
 
 
 def _sequences(out: str, count: int, config: WorldConfig, seed: int, frames: int, speed: float, turn: float,
-               quiet: bool) -> None:
-    """Sequence i renders world i of the run; finished sequences (dataset.json written) are kept."""
+               motion: dict[str, Any], quiet: bool) -> None:
+    """Sequence i renders world i of the run; finished sequences (dataset.json written) are kept. A world that
+    cannot hold the asked moving objects is reported (nothing written for it) and the others are rendered."""
     import time
     from pathlib import Path
 
+    from ..synth.motion import TooFewObjects
     from ..synth.sequence import write_sequence
 
-    start, made = time.perf_counter(), 0
+    start, made, failed = time.perf_counter(), 0, []
     for i in range(count):
         folder = Path(out) / f"seq_{i:06d}"
         if (folder / "dataset.json").exists():
             continue
-        write_sequence(folder, seed, i, config, frames, speed, turn)
+        try:
+            write_sequence(folder, seed, i, config, frames, speed, turn, **motion)
+        except TooFewObjects as e:
+            click.echo(f"{folder}: skipped: --moving-objects {e.asked}: {e.reason}", err=True)
+            failed.append(i)
+            continue
         made += 1
         if not quiet:
             click.echo(f"{folder}: {frames} frames", err=True)
-    click.echo(f"{out}: {count} sequences of {frames} frames ({made} rendered, {count - made} already there) in "
-               f"{time.perf_counter() - start:.1f} s")
+    done = count - made - len(failed)
+    click.echo(f"{out}: {count} sequences of {frames} frames ({made} rendered, {done} already there"
+               + (f", {len(failed)} skipped" if failed else "") + f") in {time.perf_counter() - start:.1f} s")
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {count} worlds cannot hold --moving-objects "
+                                   f"{motion['moving_objects']} (sequences {', '.join(map(str, failed))}); "
+                                   "ask for fewer, or use the sequences written")

@@ -15,7 +15,7 @@ import click
               help="Override a recipe field, e.g. --set optim.lr=1e-5 --set data.sources.0.weight=2. Repeatable.")
 @click.option("--data", "data_paths", multiple=True, type=click.Path(path_type=Path), metavar="FOLDER",
               help="Training RGB-D folder(s), equal weights; replaces data.sources (task: semseg recipes: folders "
-                   "with labels, kind semseg). Repeatable.")
+                   "with labels, kind semseg; task: video: RGB-D sequence folders, kind video). Repeatable.")
 @click.option("--val", "val_path", type=click.Path(path_type=Path), metavar="FOLDER",
               help="Validation RGB-D folder (sets data.val.path; task: semseg: scored by mIoU).")
 @click.option("--resume", is_flag=True,
@@ -36,7 +36,7 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
     def with_data(task: str) -> list[str]:
         sets = list(overrides)
         if data_paths:
-            kind = ", kind: semseg" if task == "semseg" else ""  # RGB-D folders with labels/
+            kind = {"semseg": ", kind: semseg", "video": ", kind: video"}.get(task, "")  # labels / sequences
             sets.insert(0, "data.sources=[" + ", ".join("{path: " + _yaml_str(p) + kind + "}" for p in data_paths)
                         + "]")
         if val_path is not None:
@@ -62,9 +62,13 @@ def train(recipe: Path | None, run_dir: Path | None, overrides: tuple[str, ...],
     except FloatingPointError as e:
         raise click.ClickException(str(e)) from None
     if result.final_weights is not None:
-        verb = "segment" if cfg.task == "semseg" else "predict"
-        click.echo(f"weights: {result.final_weights}  (depthany {verb} IMAGES --weights {result.final_weights} "
-                   "--out DIR)")
+        if cfg.task == "video":
+            click.echo(f"weights: {result.final_weights}  (depthany video VIDEO --weights {result.final_weights} "
+                       "-o OUT.mp4)")
+        else:
+            verb = "segment" if cfg.task == "semseg" else "predict"
+            click.echo(f"weights: {result.final_weights}  (depthany {verb} IMAGES --weights {result.final_weights} "
+                       "--out DIR)")
     elif not result.completed:
         click.echo(f"stopped at step {result.step} of {cfg.train.steps}; continue with --resume --run-dir {out}")
 

@@ -11,6 +11,7 @@
       mask/<stem>.png     optional (H, W) uint8, nonzero = valid (ANDed with depth validity)
       labels/<stem>.png   optional (H, W) uint8 semantic class indices, 255 = no label; the class table
                           (names, colours) is ``dataset.json["semantic"]`` (see depthany.data.classes)
+      dynamic/<stem>.png  optional (H, W) uint8, 255 = the pixel shows a moving object (sequences)
       meta/<stem>.json    optional {"intrinsics": [fx, fy, cx, cy] (pixels), "scene": {...}}
       splits/<name>.txt   optional, one stem per line
 
@@ -83,16 +84,21 @@ class RGBDWriter:
 
     def write(self, stem: str, rgb: np.ndarray, depth: np.ndarray, valid: np.ndarray | None = None,
               intrinsics: tuple[float, float, float, float] | None = None,
-              meta: dict[str, Any] | None = None, labels: np.ndarray | None = None) -> None:
+              meta: dict[str, Any] | None = None, labels: np.ndarray | None = None,
+              dynamic: np.ndarray | None = None) -> None:
         """Write one sample. ``depth``: (H, W) metres; invalid pixels are stored as 0.
 
         ``labels``: optional (H, W) uint8 semantic class indices, written to ``labels/<stem>.png``.
+        ``dynamic``: optional (H, W) bool, the pixels showing a moving object, written to ``dynamic/<stem>.png``
+        (0 / 255).
         """
         if rgb.shape[:2] != depth.shape:
             raise ValueError(f"{stem}: rgb {rgb.shape[:2]} and depth {depth.shape} sizes differ")
         if labels is not None and (labels.shape != depth.shape or labels.dtype != np.uint8):
             raise ValueError(f"{stem}: labels must be (H, W) uint8 like the depth {depth.shape}, "
                              f"got {labels.shape} {labels.dtype}")
+        if dynamic is not None and dynamic.shape != depth.shape:
+            raise ValueError(f"{stem}: dynamic mask {dynamic.shape} and depth {depth.shape} sizes differ")
         ok = np.isfinite(depth) & (depth > 0)
         if valid is not None:
             ok &= valid.astype(bool)
@@ -113,6 +119,9 @@ class RGBDWriter:
         if labels is not None:
             (self.root / "labels").mkdir(exist_ok=True)
             Image.fromarray(labels).save(self.root / "labels" / f"{stem}.png", compress_level=1)
+        if dynamic is not None:
+            (self.root / "dynamic").mkdir(exist_ok=True)
+            Image.fromarray((dynamic.astype(bool) * 255).astype(np.uint8)).save(self.root / "dynamic" / f"{stem}.png")
         m = dict(meta or {})
         if intrinsics is not None:
             m["intrinsics"] = [float(v) for v in intrinsics]
@@ -202,6 +211,25 @@ class RGBDFolder:
             if im.mode not in ("L", "P"):
                 raise ValueError(f"{path}: expected an 8-bit single-channel label PNG, got mode {im.mode!r}")
             return np.asarray(im, dtype=np.uint8).copy()
+
+    @property
+    def has_dynamic(self) -> bool:
+        """True when the folder has ``dynamic/`` masks (sequences with moving objects)."""
+        return (self.root / "dynamic").is_dir()
+
+    def read_dynamic(self, stem: str) -> np.ndarray | None:
+        """(H, W) bool, True where sample ``stem`` shows a moving object; None for a folder without masks.
+
+        Raises:
+            FileNotFoundError: the folder has masks but not for this sample.
+        """
+        if not self.has_dynamic:
+            return None
+        path = self.root / "dynamic" / f"{stem}.png"
+        if not path.exists():
+            raise FileNotFoundError(f"{self.root}: no dynamic mask for sample {stem!r} ({path})")
+        with Image.open(path) as im:
+            return np.asarray(im) > 0
 
     def __getitem__(self, i: int) -> RGBDSample:
         stem = self.stems[i]

@@ -17,6 +17,11 @@ benchmark settings in ``docs/video_depth_anything.md``):
   pixels where both are > 0 (and frame i+1's mask). The same from i+1 back to i (frame i's mask, and the
   intrinsics of frame i for both directions, as the official code). A pair with no such pixel counts as 0.
   TAE = 100 x the mean over the 2 (N - 1) terms. Ground truth enters only through the alignment.
+* **Moving objects** (a depthany addition; no official benchmark has them): the reprojection with camera poses
+  only holds for static points, so for a video with per-frame masks of moving-object pixels (``dynamic``, the
+  ``dynamic/`` masks of synthetic sequences) those pixels are excluded in both roles: they are not warped from
+  the source frame (so they do not cover static points either) and not compared in the target frame. Without
+  masks (every official benchmark) nothing changes.
 
 Everything here is numpy (float64, as the official code's arithmetic).
 """
@@ -90,7 +95,7 @@ def video_depth_metrics(depth: np.ndarray, gt: np.ndarray, valid: np.ndarray) ->
 
 
 def reprojection_error(depth1: np.ndarray, depth2: np.ndarray, pose_2_1: np.ndarray, K: np.ndarray,
-                       mask2: np.ndarray | None = None) -> float:
+                       mask2: np.ndarray | None = None, mask1: np.ndarray | None = None) -> float:
     """Mean relative difference between frame 2's depth and frame 1's depth warped into frame 2.
 
     Args:
@@ -98,6 +103,8 @@ def reprojection_error(depth1: np.ndarray, depth2: np.ndarray, pose_2_1: np.ndar
         pose_2_1: (4, 4) rigid transform from camera 1 to camera 2 coordinates.
         K: (3, 3) intrinsics (fx, fy, cx, cy read from it) in pixels of these maps.
         mask2: (H, W) bool, the pixels of frame 2 that count (default all).
+        mask1: (H, W) bool, the pixels of frame 1 that are warped (default all; the others are dropped before
+            warping, so they cover nothing).
 
     Returns:
         ``mean(|depth2 - warped| / depth2)`` over the pixels where both are > 0 and ``mask2``; 0 when none.
@@ -108,6 +115,8 @@ def reprojection_error(depth1: np.ndarray, depth2: np.ndarray, pose_2_1: np.ndar
     z = depth1.astype(np.float64)
     points = np.stack([((xx - cx) * z / fx).ravel(), ((yy - cy) * z / fy).ravel(), z.ravel()], axis=1)
     pose = np.asarray(pose_2_1, dtype=np.float64)
+    if mask1 is not None:
+        points = points[np.asarray(mask1, dtype=bool).ravel()]
     moved = points @ pose[:3, :3].T + pose[:3, 3]
     with np.errstate(divide="ignore", invalid="ignore"):
         u = moved[:, 0] * fx / moved[:, 2] + cx
@@ -135,7 +144,7 @@ def relative_pose(pose_from: np.ndarray, pose_to: np.ndarray) -> np.ndarray:
 
 
 def temporal_alignment_error(depth: np.ndarray, poses: np.ndarray, intrinsics: np.ndarray,
-                             masks: np.ndarray | None = None) -> float:
+                             masks: np.ndarray | None = None, dynamic: np.ndarray | None = None) -> float:
     """TAE in percent for one video (see the module docstring).
 
     Args:
@@ -143,6 +152,7 @@ def temporal_alignment_error(depth: np.ndarray, poses: np.ndarray, intrinsics: n
         poses: (N, 4, 4) camera-to-world poses.
         intrinsics: (N, 3, 3) or (3, 3) pixel intrinsics of the maps (frame i's are used for pair i, i+1).
         masks: optional (N, H, W) bool, the pixels that count in each frame.
+        dynamic: optional (N, H, W) bool, pixels showing moving objects: excluded as sources and as targets.
 
     Raises:
         ValueError: fewer than two frames or mismatched lengths.
@@ -152,13 +162,17 @@ def temporal_alignment_error(depth: np.ndarray, poses: np.ndarray, intrinsics: n
     ks = np.asarray(intrinsics, dtype=np.float64)
     if ks.ndim == 2:
         ks = np.broadcast_to(ks, (n, 3, 3))
-    if n < 2 or len(poses) != n or len(ks) != n or (masks is not None and len(masks) != n):
+    if n < 2 or len(poses) != n or len(ks) != n or any(m is not None and len(m) != n for m in (masks, dynamic)):
         raise ValueError(f"TAE needs >= 2 frames with one pose and intrinsics each: {n} maps, {len(poses)} poses, "
                          f"{len(ks)} intrinsics")
+    static = None if dynamic is None else ~np.asarray(dynamic, dtype=bool)
+    if static is not None:
+        masks = static if masks is None else np.asarray(masks, dtype=bool) & static
     total = 0.0
     for i in range(n - 1):
         forward = relative_pose(poses[i], poses[i + 1])
-        total += reprojection_error(depth[i], depth[i + 1], forward, ks[i], None if masks is None else masks[i + 1])
+        total += reprojection_error(depth[i], depth[i + 1], forward, ks[i], None if masks is None else masks[i + 1],
+                                    None if static is None else static[i])
         total += reprojection_error(depth[i + 1], depth[i], np.linalg.inv(forward), ks[i],
-                                    None if masks is None else masks[i])
+                                    None if masks is None else masks[i], None if static is None else static[i + 1])
     return 100.0 * total / (2 * (n - 1))

@@ -9,7 +9,8 @@
 * **RGB-D sequences** (``rgbd-video``): ``<root>/<scene>/`` is a depthany RGB-D folder
   (:mod:`depthany.data.rgbd`, frames in the natural order of their stems) whose ``meta/<stem>.json`` holds
   ``"intrinsics": [fx, fy, cx, cy]`` and ``"pose"`` (4x4 camera-to-world, metres); a root that is itself an
-  RGB-D folder is one scene.
+  RGB-D folder is one scene. A folder with ``dynamic/<stem>.png`` masks (synthetic sequences with moving objects)
+  gives each frame its mask, which TAE excludes (:func:`depthany.eval.tae.temporal_alignment_error`).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ VIDEO_DATASETS: tuple[str, ...] = (*VIDEO_BENCHMARKS, RGBD_VIDEO)
 class VideoFrameRef:
     """One frame on disk: ``image`` (RGB), ``gt`` (depth), ``factor`` (GT units per metre; for RGB-D folders
     the PNG scale), ``K`` (3, 3) and ``pose`` (4, 4) camera-to-world when known, ``pred_name`` (where saved
-    predictions of this frame live, relative to the predictions folder, without ``.npy``)."""
+    predictions of this frame live, relative to the predictions folder, without ``.npy``), ``dynamic`` (the mask
+    of moving-object pixels, RGB-D sequences with moving objects only)."""
 
     image: Path
     gt: Path
@@ -84,6 +86,7 @@ class VideoFrameRef:
     K: np.ndarray | None
     pose: np.ndarray | None
     pred_name: str
+    dynamic: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ class VideoScene:
     @property
     def has_cameras(self) -> bool:
         return all(f.K is not None and f.pose is not None for f in self.frames)
+
+    @property
+    def has_dynamic(self) -> bool:
+        """Every frame has a moving-object mask."""
+        return bool(self.frames) and all(f.dynamic is not None for f in self.frames)
 
 
 def read_rgb(frame: VideoFrameRef) -> np.ndarray:
@@ -119,6 +127,17 @@ def read_gt(frame: VideoFrameRef) -> np.ndarray:
         raise DatasetError(f"{frame.gt}: cannot read the ground truth: {e}") from None
     depth = raw.astype(np.float64) / frame.factor
     return np.where(np.isfinite(depth), depth, 0.0)
+
+
+def read_dynamic(frame: VideoFrameRef) -> np.ndarray:
+    """(H, W) bool, True where the frame shows a moving object (all False for a frame without a mask)."""
+    if frame.dynamic is None:
+        return np.zeros(read_gt(frame).shape, dtype=bool)
+    try:
+        with Image.open(frame.dynamic) as im:
+            return np.asarray(im) > 0
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{frame.dynamic}: cannot read the moving-object mask: {e}") from None
 
 
 def _matrix(value: Any, shape: tuple[int, int], where: str) -> np.ndarray:
@@ -205,7 +224,12 @@ def read_rgbd_sequences(root: str | Path) -> list[VideoScene]:
             fx, fy, cx, cy = (float(v) for v in meta["intrinsics"])
             K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]], dtype=np.float64)
             gt = folder / "depth" / (f"{stem}.npy" if factor == 1.0 else f"{stem}.png")
+            dynamic = None
+            if seq.has_dynamic:
+                dynamic = folder / "dynamic" / f"{stem}.png"
+                if not dynamic.exists():
+                    raise DatasetError(f"{dynamic}: missing (the sequence has moving-object masks for other frames)")
             refs.append(VideoFrameRef(seq.rgb_path(stem), gt, factor, K, _matrix(meta["pose"], (4, 4), str(meta_path)),
-                                      f"{folder.name}/{stem}"))
+                                      f"{folder.name}/{stem}", dynamic))
         scenes.append(VideoScene(folder.name, tuple(refs)))
     return scenes

@@ -27,6 +27,8 @@ class Rendering:
         labels: (H, W) uint8 semantic class of the visible surface (indices into
             :data:`~depthany.synth.labels.SYNTH_CLASSES`, ``sky`` where nothing is hit), or None for a scene
             without class names.
+        dynamic: (H, W) bool, True where the visible surface belongs to a moving object; set by
+            :mod:`depthany.synth.sequence` for sequences with moving objects, None otherwise.
     """
 
     rgb: np.ndarray
@@ -35,6 +37,7 @@ class Rendering:
     shape_id: np.ndarray
     intrinsics: tuple[float, float, float, float]
     labels: np.ndarray | None = None
+    dynamic: np.ndarray | None = None
 
 
 def render(scene: Scene) -> Rendering:

@@ -26,7 +26,7 @@ __all__ = ["RecipeError", "apply_override", "parse_override"]  # re-exported: th
 Precision = Literal["fp32", "bf16"]
 HeadName = Literal["relative", "metric", "zoedepth"]
 ScheduleKind = Literal["linear", "poly", "constant", "mmseg", "onecycle"]
-Task = Literal["depth", "semseg"]
+Task = Literal["depth", "semseg", "video"]
 SegHeadName = Literal["linear", "mask2former"]
 SEG_SOURCE_KINDS = ("semseg", "cityscapes", "ade20k")  # depthany.train.seg_sources
 DEPTH_OBJECTIVES = ("relative", "metric", "student")  # objectives that train depth heads
@@ -137,7 +137,8 @@ class DataCfg:
     cropped to ``crop_size`` square and flipped left-right with probability ``hflip``. ``crop_hw`` = (height,
     width) crops rectangles instead (an image of that size with ``scale`` [1, 1] is used whole: ZoeDepth's NYUv2
     480x640 frames and KITTI 352x1216 KB crops). ``rotate`` and ``color`` are ZoeDepth's augmentations (off by
-    default). Segmentation sources use ``seg_aug`` instead of ``scale``.
+    default). Segmentation sources use ``seg_aug`` instead of ``scale``. ``clip_frames``: the clip length of
+    ``video`` sources (``task: video``; 2..32, the temporal modules' positional table).
     """
 
     sources: tuple[SourceCfg, ...] = ()
@@ -150,6 +151,7 @@ class DataCfg:
     num_workers: int = 0
     val: ValCfg = field(default_factory=ValCfg)
     seg_aug: SegAugCfg = field(default_factory=SegAugCfg)
+    clip_frames: int = 32
 
 
 @dataclass(frozen=True)
@@ -247,6 +249,25 @@ class SegCfg:
 
 
 @dataclass(frozen=True)
+class VideoCfg:
+    """The Video Depth Anything training of ``task: video`` (see ``docs/video_depth_anything.md``).
+
+    The network is ``model``'s image model (initialised from ``model.init``, e.g. ``da2-mini``) with temporal
+    modules that start as the identity; clips come from ``data.sources`` of kind ``video`` (clip length:
+    ``data.clip_frames``, at most 32).
+
+    Attributes:
+        freeze_encoder: keep the DINOv2 encoder fixed (the paper: only the head and temporal modules learn).
+        alpha: weight of the spatial gradient-matching term (official 0.5; its scales: ``loss.gm_scales``, 4).
+        stable_scale: weight of the temporal gradient-matching term (official 10).
+    """
+
+    freeze_encoder: bool = True
+    alpha: float = 0.5
+    stable_scale: float = 10.0
+
+
+@dataclass(frozen=True)
 class Recipe:
     """A complete training recipe. ``name`` names the run and the exported model; ``task`` says whether it
     trains depth (``model`` / ``loss``) or semantic segmentation (``seg``)."""
@@ -263,6 +284,7 @@ class Recipe:
     loss: LossCfg = field(default_factory=LossCfg)
     train: TrainCfg = field(default_factory=TrainCfg)
     seg: SegCfg = field(default_factory=SegCfg)
+    video: VideoCfg = field(default_factory=VideoCfg)
 
 
 # ------------------------------------------------------------------------------------------------- load/dump
@@ -375,6 +397,7 @@ def validate(r: Recipe) -> None:
     _check(0 < d.scale[0] <= d.scale[1], "data.scale", f"needs 0 < min <= max, got {list(d.scale)}")
     _check(d.scale[0] >= 1.0, "data.scale", f"min must be >= 1 (the crop must fit), got {d.scale[0]}")
     _check(0.0 <= d.hflip <= 1.0, "data.hflip", f"is a probability in [0, 1], got {d.hflip}")
+    _check(2 <= d.clip_frames <= 32, "data.clip_frames", f"clips hold 2..32 frames, got {d.clip_frames}")
     _check(d.num_workers >= 0, "data.num_workers", f"must be >= 0, got {d.num_workers}")
     for i, s in enumerate(d.sources):
         _check(s.weight >= 0, f"data.sources.{i}.weight", f"must be >= 0, got {s.weight}")
@@ -413,6 +436,7 @@ def validate(r: Recipe) -> None:
     _check(o.poly_power > 0, "optim.poly_power", f"must be > 0, got {o.poly_power}")
     _check(0 < o.warmup_start_factor <= 1, "optim.warmup_start_factor", f"must be in (0, 1], got {o.warmup_start_factor}")
     _validate_seg(r)
+    _validate_video(r)
     _check(lo.objective == "auto" or lo.objective in OBJECTIVES, "loss.objective",
            f"unknown objective {lo.objective!r}; known: auto, {', '.join(OBJECTIVES)}")
     _check(lo.silog_beta >= 0, "loss.silog_beta", f"must be >= 0, got {lo.silog_beta}")
@@ -432,6 +456,23 @@ def validate(r: Recipe) -> None:
     _check(t.log_every > 0, "train.log_every", "must be > 0")
     _check(r.device == "auto" or r.device.split(":")[0] in ("cpu", "cuda", "mps"), "device",
            f"must be auto, cpu, cuda, cuda:N or mps, got {r.device!r}")
+
+
+def _validate_video(r: Recipe) -> None:
+    """Checks of the ``video`` section (only meaningful for ``task: video``)."""
+    if r.task != "video":
+        _check(r.video == VideoCfg(), "video", "is only used with task: video")
+        return
+    for i, s in enumerate(r.data.sources):
+        _check(s.kind == "video", f"data.sources.{i}.kind",
+               f"task: video trains on clips: sources of kind video (RGB-D sequence folders), got {s.kind!r}")
+    _check(r.loss.objective in ("auto", "video"), "loss.objective",
+           f"task: video trains with the video objective, got {r.loss.objective!r}")
+    _check(not r.data.val.path, "data.val.path", "task: video has no in-loop validation; score final.safetensors "
+           "with depthany eval --dataset rgbd-video")
+    _check(r.model.head in (None, "relative"), "model.head", "task: video trains a relative model (the VDA head)")
+    _check(r.video.alpha >= 0 and r.video.stable_scale >= 0, "video",
+           f"alpha and stable_scale must be >= 0, got {r.video.alpha} / {r.video.stable_scale}")
 
 
 def _validate_seg(r: Recipe) -> None:

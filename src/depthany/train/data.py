@@ -96,6 +96,8 @@ SOURCE_KINDS: dict[str, str] = {
     "semseg": "depthany.train.seg_sources:SegSource",
     "cityscapes": "depthany.train.seg_sources:SegSource",
     "ade20k": "depthany.train.seg_sources:SegSource",
+    # clips of RGB-D sequences, task: video (docs/video_depth_anything.md)
+    "video": "depthany.train.video_task:ClipSource",
 }
 
 

@@ -1,7 +1,7 @@
 """The training loop, top to bottom: recipe in, checkpoints, metrics and final weights out.
 
-Depth (``task: depth``) and semantic segmentation (``task: semseg``) run through the same loop; what differs
-(network, optimiser rules, validation, export) is in :mod:`depthany.train.task`.
+Depth (``task: depth``), semantic segmentation (``task: semseg``) and video depth (``task: video``) run through
+the same loop; what differs (network, optimiser rules, validation, export) is in :mod:`depthany.train.task`.
 
 Single process::
 

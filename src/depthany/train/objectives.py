@@ -135,6 +135,7 @@ OBJECTIVES: dict[str, str] = {
     "zoedepth": "depthany.train.objectives:_zoedepth",  # the ZoeDepth head (docs/zoedepth.md)
     "student": "depthany.train.student:_student",  # teacher-student stage (docs/teacher_student.md)
     "semseg": "depthany.train.seg:_semseg",  # semantic segmentation, task: semseg (docs/segmentation.md)
+    "video": "depthany.train.video_task:_video",  # Video Depth Anything, task: video (docs/video_depth_anything.md)
 }
 
 
@@ -153,7 +154,8 @@ def build_objective(recipe: Recipe, head: str, max_depth: float | None) -> Objec
     """
     name = recipe.loss.objective
     if name == "auto":
-        name = "semseg" if recipe.task == "semseg" else head if head in ("metric", "zoedepth") else "relative"
+        name = recipe.task if recipe.task in ("semseg", "video") else head if head in ("metric", "zoedepth") \
+            else "relative"
     if name not in OBJECTIVES:
         raise RecipeError(f"loss.objective: unknown objective {name!r}; known: auto, {', '.join(OBJECTIVES)}")
     if recipe.loss.options and name in ("relative", "metric", "zoedepth"):

@@ -5,10 +5,13 @@ the network is, the validation, and the exported weights.
   AdamW over encoder / decoder groups, AbsRel / delta1 validation, ``final.safetensors`` for ``depthany predict``;
 * ``task: semseg``: a :class:`~depthany.seg.model.SegmentationModel` described by a
   :class:`~depthany.seg.spec.SegSpec`, AdamW with the V1 ``paramwise_cfg`` rules, mIoU validation sharded over
-  processes, ``final.safetensors`` for ``depthany segment`` (:func:`depthany.seg.weights.save_seg_weights`).
+  processes, ``final.safetensors`` for ``depthany segment`` (:func:`depthany.seg.weights.save_seg_weights`);
+* ``task: video``: a :class:`~depthany.models.VideoDepthAnything` built from ``model``'s image model
+  (:mod:`depthany.train.video_task`), the encoder frozen, the depth task's AdamW groups over what trains, no
+  in-loop validation, ``final.safetensors`` with a video spec for ``depthany video --weights``.
 
 Everything else (the data stream, accumulation, DDP, clipping, logging, checkpoints, resume) is the loop's own
-and the same for both.
+and the same for all.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ def build_network(recipe: Recipe, device: torch.device) -> Network:
 
         seg_spec = recipe_seg_spec(recipe)
         return Network(seg_spec, build_seg_training_model(recipe, seg_spec, device), build_seg_optimizer)
+    if recipe.task == "video":
+        from .video_task import build_video_training_model, video_spec
+
+        return Network(video_spec(recipe), build_video_training_model(recipe, device), build_optimizer)
     spec = recipe_spec(recipe)
     return Network(spec, build_model(recipe, spec, device), build_optimizer)
 

@@ -19,7 +19,7 @@ import numpy as np
 from ..eval.datasets.base import DatasetError
 from ..eval.report import software_versions, utc_now, write_csv, write_json
 from ..eval.tae import align_video_disparity, temporal_alignment_error, video_depth_metrics
-from ..eval.video_data import VideoBenchmark, VideoScene, read_gt
+from ..eval.video_data import VideoBenchmark, VideoScene, read_dynamic, read_gt
 from .sources import VideoSource
 
 COLUMNS = ["scene", "frames", "tae", "abs_rel", "delta1", "rmse", "scale", "shift", "seconds"]
@@ -73,7 +73,8 @@ def _as_disparity(pred: np.ndarray, kind: str) -> np.ndarray:
 def evaluate_scene(scene: VideoScene, predictions: Sequence[np.ndarray | None], settings: VideoEvalSettings,
                    kind: str = "disparity") -> dict[str, Any]:
     """One scene's row: ``frames``, ``abs_rel``, ``rmse`` (m), ``delta1``, ``tae`` (percent, None without cameras
-    or with TAE off), ``scale``/``shift`` of the alignment.
+    or with TAE off; over static pixels only when every frame has a moving-object mask, and then
+    ``tae_dynamic_excluded`` is the share of pixels left out), ``scale``/``shift`` of the alignment.
 
     Args:
         scene: the video (every listed frame).
@@ -113,7 +114,13 @@ def evaluate_scene(scene: VideoScene, predictions: Sequence[np.ndarray | None], 
     if settings.tae and sub.has_cameras and len(refs) > 1:
         poses = np.stack([r.pose for r in refs])  # type: ignore[misc]
         ks = np.stack([r.K for r in refs])  # type: ignore[misc]
-        row["tae"] = temporal_alignment_error(aligned.depth, poses, ks)
+        dynamic = np.stack([_crop(read_dynamic(r), settings.crop) for r in refs]) if sub.has_dynamic else None
+        if dynamic is not None and dynamic.shape != gt_all.shape:
+            raise DatasetError(f"{scene.name}: moving-object masks {dynamic.shape[1:]} and ground truth "
+                               f"{gt_all.shape[1:]} sizes differ")
+        row["tae"] = temporal_alignment_error(aligned.depth, poses, ks, dynamic=dynamic)
+        if dynamic is not None:
+            row["tae_dynamic_excluded"] = float(dynamic.mean())  # share of pixels TAE left out (moving objects)
     return row
 
 
