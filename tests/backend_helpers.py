@@ -1,10 +1,9 @@
 """Shared pieces of the backend, export and bench tests: a tiny model with realistic-scale random weights and
-one ONNX cache folder per test process, so the (slow) export happens once for all modules."""
+the test run's cache folder, so the (slow) export happens once for all modules and workers."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +14,7 @@ from depthany.backends.onnx_cache import CACHE_ENV
 from depthany.models import DepthAnything
 from weights_helpers import random_state
 
-_CACHE = os.path.join(tempfile.gettempdir(), f"depthany-test-onnx-{os.getpid()}")
+_CACHE = os.environ["DEPTHANY_CACHE_DIR"]  # the test run's cache folder (conftest.py), shared by the xdist workers
 
 # (batch, height, width): square, landscape, portrait, a batch of 2, the 1x1 patch grid and the 518 shortcut.
 TEST_SIZES = [(1, 42, 56), (1, 56, 42), (2, 70, 98), (1, 14, 14), (1, 518, 518)]

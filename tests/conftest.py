@@ -5,13 +5,23 @@ from __future__ import annotations
 import os
 import tempfile
 
+# Everything a test run writes outside its tmp_path folders goes under one temporary folder, made by the first
+# process (the xdist controller, or pytest without xdist), inherited by the xdist workers and removed at the end:
+# - cache/: depthany's cache (ONNX exports, OpenVINO IRs, int8 models), never the user's ~/.cache/depthany; shared
+#   by the workers, so an export made by one is reused by the other (the cache writes are atomic renames);
+# - hf-<pid>/: each process's own offline Hugging Face cache.
+_OWN_ROOT = "DEPTHANY_TEST_ROOT" not in os.environ
+if _OWN_ROOT:
+    os.environ["DEPTHANY_TEST_ROOT"] = tempfile.mkdtemp(prefix="depthany-test-")
+TEST_ROOT = os.environ["DEPTHANY_TEST_ROOT"]
 # Must happen before huggingface_hub is imported anywhere: it reads these at import time.
-_HF_HOME = tempfile.mkdtemp(prefix="depthany-test-hf-")
+_HF_HOME = os.path.join(TEST_ROOT, f"hf-{os.getpid()}")
 os.environ["HF_HOME"] = _HF_HOME
 os.environ["HF_HUB_CACHE"] = os.path.join(_HF_HOME, "hub")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["DEPTHANY_CACHE_DIR"] = os.path.join(TEST_ROOT, "cache")
 
 import dataclasses  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -75,6 +85,13 @@ def lively_model(spec: zoo.ModelSpec, seed: int = 0) -> DepthAnything:
                     p.normal_(0.0, 0.1)
             model.depth_head.scratch.output_conv2[2].bias.fill_(1.0)  # keep relative outputs above the ReLU
     return model.eval()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _OWN_ROOT:  # only the process that made the folder removes it
+        import shutil
+
+        shutil.rmtree(TEST_ROOT, ignore_errors=True)
 
 
 @pytest.fixture

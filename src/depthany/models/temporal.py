@@ -29,13 +29,16 @@ def sinusoid_table(max_frames: int, dim: int) -> Tensor:
 
     Frequencies ``exp(-log(10000) * 2i / dim)``, computed in the same float32 order as the official
     ``PositionalEncoding`` so a freshly built table equals the buffers stored in official checkpoints.
+    Computed on the CPU, then moved to the default device (a shape-only build on ``meta`` would otherwise run
+    torch's reference kernels, whose first use imports torch._dynamo, ~2 s).
     """
-    position = torch.arange(max_frames).unsqueeze(1)
-    div_term = torch.exp(torch.arange(0, dim, 2) * (-math.log(10000.0) / dim))
-    pe = torch.zeros(1, max_frames, dim)
+    cpu = torch.device("cpu")
+    position = torch.arange(max_frames, device=cpu).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, dim, 2, device=cpu) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(1, max_frames, dim, device=cpu)
     pe[0, :, 0::2] = torch.sin(position * div_term)
     pe[0, :, 1::2] = torch.cos(position * div_term)
-    return pe
+    return pe.to(torch.get_default_device())
 
 
 class PositionalEncoding(nn.Module):
@@ -174,7 +177,8 @@ class TemporalModule(nn.Module):
     def __init__(self, channels: int, spec: TemporalSpec, zero_init: bool = True) -> None:
         super().__init__()
         self.temporal_transformer = TemporalTransformer3DModel(channels, spec)
-        if zero_init:
+        if zero_init and not self.temporal_transformer.proj_out.weight.is_meta:  # (on meta: shape-only build, and
+            # the reference kernels' first use imports torch._dynamo, ~2 s)
             nn.init.zeros_(self.temporal_transformer.proj_out.weight)
             nn.init.zeros_(self.temporal_transformer.proj_out.bias)
 

@@ -195,8 +195,8 @@ def create_app(predictor: DepthPredictor, config: ServeConfig | None = None) -> 
             # yet. During shutdown that is the documented 503 (a cancellation for any other reason propagates).
             if not batcher.stopping:
                 raise
-            return JSONResponse({"detail": "server is shutting down; the request's forward pass did not finish "
-                                           "within the shutdown grace"}, status_code=503)
+            return JSONResponse({"detail": "server is shutting down; the request's forward pass was interrupted "
+                                           "(it did not finish within the shutdown grace)"}, status_code=503)
         extra = {"source": image.filename} if image.filename else {}
         budget = result.meta.get("input_budget", {})
         if budget.get("shrunk"):

@@ -30,9 +30,11 @@ class LogBinomial(nn.Module):
     def __init__(self, n_classes: int) -> None:
         super().__init__()
         self.K = n_classes
-        # Stored in the official checkpoints: int64 bin indices and float32 K - 1.
-        self.register_buffer("k_idx", torch.arange(0, n_classes).view(1, -1, 1, 1))
-        self.register_buffer("K_minus_1", torch.tensor([float(n_classes - 1)]).view(1, -1, 1, 1))
+        # Stored in the official checkpoints: int64 bin indices and float32 K - 1. Made on the CPU and moved to the
+        # default device (on ``meta``, a shape-only build, torch.tensor's first use costs ~0.6 s of imports).
+        cpu, to = torch.device("cpu"), torch.get_default_device()
+        self.register_buffer("k_idx", torch.arange(0, n_classes, device=cpu).view(1, -1, 1, 1).to(to))
+        self.register_buffer("K_minus_1", torch.tensor([float(n_classes - 1)], device=cpu).view(1, -1, 1, 1).to(to))
 
     def forward(self, p: Tensor, t: Tensor) -> Tensor:
         """p (B, h, w) in (0, 1), t (B, 1, h, w) > 0 -> (B, K, h, w) probabilities summing to 1 over dim 1."""
