@@ -192,3 +192,28 @@ def test_predict_with_a_misspelt_model_suggests_the_name(tmp_path) -> None:
     res = CliRunner().invoke(cli, ["predict", str(tmp_path / "x.png"), "--model", "da2-smal", "--out",
                                    str(tmp_path / "out")])
     assert res.exit_code == 2 and "unknown model 'da2-smal'; did you mean da2-small?" in res.stderr, res.output
+
+
+def test_sizing_every_zoo_model_stays_on_meta_and_imports_no_compiler() -> None:
+    """``depthany models`` sizes every entry by building it on the meta device. No constructor may compute on meta
+    (torch's reference kernels import torch._dynamo on first use, ~2-3 s: VDA's positional table and ZoeDepth's
+    log-binomial constants did), and the buffers made on the CPU must still follow the default device."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from depthany import zoo\n"
+        "from depthany.models import build_network\n"
+        "from depthany.weights.catalog import count_params\n"
+        "for n in zoo.list_models():\n"
+        "    count_params(zoo.get_spec(n).arch)\n"
+        "with torch.device('meta'):\n"
+        "    net = build_network(zoo.get_spec('vda-small').arch)\n"
+        "    zoe = build_network(zoo.get_spec('da1-metric-indoor-large').arch)\n"
+        "devices = {t.device.type for m in (net, zoe) for t in [*m.parameters(), *m.buffers()]}\n"
+        "print(sorted(devices), 'torch._dynamo' in sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["['meta']", "False"], res.stdout

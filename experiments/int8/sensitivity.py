@@ -48,6 +48,8 @@ def variants(blocks: int) -> dict[str, dict[str, Any]]:
     )
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
+    from depthany.quantize.openvino_int8 import settings
+
     def sq(alpha: float) -> dict[str, Any]:
         return {"model_type": nncf.ModelType.TRANSFORMER, "advanced_parameters": AdvancedQuantizationParameters(
             smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=alpha))}
@@ -61,8 +63,8 @@ def variants(blocks: int) -> dict[str, dict[str, Any]]:
         "overflow-fix-all": {"keep": [], "nncf": adv(overflow_fix=OverflowFix.ENABLE)},
         "overflow-fix-none": {"keep": [], "nncf": adv(overflow_fix=OverflowFix.DISABLE)},
         "act-minmax": {"keep": [], "nncf": adv(activations_range_estimator_params=minmax)},
-        "act-minmax+overflow-fix-all": {"keep": [], "nncf": adv(overflow_fix=OverflowFix.ENABLE,
-                                                                activations_range_estimator_params=minmax)},
+        # both: depthany quantize's settings
+        "act-minmax+overflow-fix-all": {"keep": [], "nncf": {"advanced_parameters": settings()["advanced_parameters"]}},
         "mixed": {"keep": [], "nncf": {"preset": nncf.QuantizationPreset.MIXED}},
         "bias-full": {"keep": [], "nncf": {"fast_bias_correction": False}},
         "transformer-nosq": {"keep": [], "nncf": sq(-1)},
@@ -81,15 +83,11 @@ def variants(blocks: int) -> dict[str, dict[str, Any]]:
 
 
 def control_variants(drops: list[float]) -> dict[str, dict[str, Any]]:
-    """``accuracy-control-D``: NNCF's accuracy-aware quantisation, reverting the operations that cost the most
-    until the validation AbsRel is within D (7-bit weights everywhere, activation ranges from the extremes)."""
-    import nncf
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
-    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+    """``accuracy-control-D``: NNCF's accuracy-aware quantisation with depthany's settings, reverting the
+    operations that cost the most until the validation AbsRel is within D."""
+    from depthany.quantize.openvino_int8 import settings
 
-    params = AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE,
-                                            activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX)
-    del nncf
+    params = settings()["advanced_parameters"]
     return {f"accuracy-control-{d:g}": {"keep": [], "max_drop": d,
                                          "nncf": {"advanced_quantization_parameters": params}} for d in drops}
 
